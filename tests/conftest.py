@@ -7,66 +7,57 @@ from pathlib import Path
 
 import pytest
 
+from hicra.tiny import CORPUS as TINY_CORPUS
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MATH_DATA = SHARED_DATA / "math"
 
-CORPUS = [
-    "Let's break this down step by step. So the answer is 42.",
-    "Wait, no, that's not right. Let me verify: 3 + 4 = 7, so we can use the fact that x = 7.",
-    "Hmm, maybe I can try a different approach. Alternatively, note that the sum is even.",
-    "We know that the triangle has sides 3, 4 and 5. Therefore the area is 6.",
-    "But wait, I need to double-check the constraints again. Also, some values repeat.",
-    "Naïve café résumé — ∑ x² ≈ 10, 日本語のテキスト, emoji 🙂 and ünïcödé.",
-    "First, we need to find the roots. Then substitute: f(2) = 4 - 4 + 1 = 1.",
-] * 20
+# the tiny model's corpus plus non-ASCII text, for the tokenizer-family tests
+CORPUS = (
+    TINY_CORPUS + ["Naïve café résumé — ∑ x² ≈ 10, 日本語のテキスト, emoji 🙂 and ünïcödé."] * 20
+)
 
 
 def _train_tokenizer(kind: str):
+    """A byte-level BPE (GPT-2/Qwen style) or a SentencePiece-style BPE with byte fallback."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    from hicra.tiny import build_tiny_tokenizer
+
     if kind == "bytelevel":
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(
-            vocab_size=600,
-            special_tokens=specials,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        )
-    else:  # SentencePiece style: metaspace pieces with byte fallback, as Llama/Mistral
-        tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
-        tok.pre_tokenizer = pre_tokenizers.Metaspace()
-        tok.decoder = decoders.Sequence(
-            [
-                decoders.Replace("\u2581", " "),
-                decoders.ByteFallback(),
-                decoders.Fuse(),
-                decoders.Strip(" ", 1, 0),
-            ]
-        )
-        trainer = trainers.BpeTrainer(vocab_size=450, special_tokens=["<unk>", *specials])
-    tok.train_from_iterator(CORPUS, trainer)
-    if kind != "bytelevel":  # byte-fallback pieces are ordinary vocabulary entries, as in Llama
-        spec = json.loads(tok.to_str())
-        vocab = spec["model"]["vocab"]
-        for b in range(256):
-            vocab.setdefault(f"<0x{b:02X}>", len(vocab))
-        merges = [
-            tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in spec["model"]["merges"]
+        return build_tiny_tokenizer(vocab_size=600, corpus=CORPUS)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace("\u2581", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
         ]
-        rebuilt = Tokenizer(models.BPE(vocab, merges, byte_fallback=True, unk_token="<unk>"))
-        rebuilt.pre_tokenizer, rebuilt.decoder = tok.pre_tokenizer, tok.decoder
-        rebuilt.add_special_tokens(["<unk>", *specials])
-        tok = rebuilt
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+    )
+    tok.train_from_iterator(
+        CORPUS, trainers.BpeTrainer(vocab_size=450, special_tokens=["<unk>", *specials])
+    )
+    # byte-fallback pieces are ordinary vocabulary entries, as in Llama and Mistral
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    for b in range(256):
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    merges = [
+        tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in spec["model"]["merges"]
+    ]
+    rebuilt = Tokenizer(models.BPE(vocab, merges, byte_fallback=True, unk_token="<unk>"))
+    rebuilt.pre_tokenizer, rebuilt.decoder = tok.pre_tokenizer, tok.decoder
+    rebuilt.add_special_tokens(["<unk>", *specials])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=rebuilt,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        unk_token="<unk>" if kind != "bytelevel" else None,
+        unk_token="<unk>",
     )
-    return fast
 
 
 @pytest.fixture(scope="session")
@@ -110,3 +101,35 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
             if limit is not None and len(rows) >= limit:
                 break
     return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Qwen2 chat model with a local tokenizer, saved once per session."""
+    from hicra.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def accelerate_launch(port: int) -> list[str]:
+    """`accelerate launch` for two processes; on a machine without a GPU --multi_gpu starts CPU
+    processes that talk over gloo. Each test takes its own port, so they never collide."""
+    import shutil
+    import sys
+
+    accelerate = shutil.which("accelerate") or str(Path(sys.executable).with_name("accelerate"))
+    return [
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+    ]

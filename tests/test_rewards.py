@@ -89,3 +89,25 @@ def test_rejected_adversarial_answer_costs_nothing(verifier):
     assert time.monotonic() - start < 1
     long = verifier.check("\\boxed{" + "1" * 600 + "}", "5")
     assert long.status == "rejected"
+
+
+def test_last_boxed_nested_and_linear_time_on_degenerate_output():
+    assert last_boxed(r"\boxed{\boxed{1}}") == "1"
+    assert last_boxed(r"\boxed{a} \boxed{b") == "a"  # the last box that closes
+    degenerate = r"\boxed{1 " * 50_000  # 400k characters, nothing ever closes
+    start = time.monotonic()
+    assert last_boxed(degenerate) is None
+    assert time.monotonic() - start < 1.0  # the old rescan-per-box version took minutes
+
+
+def test_strict_numbers_are_exact_and_commas_only_thousands():
+    assert normalize_strict("1" * 400) == "1" * 400  # no float overflow
+    assert not strict_equal("9007199254740993", "9007199254740992")  # above 2**53
+    assert not strict_equal("1, 2, 3", "123") and not strict_equal("123", "1, 2, 3")
+    assert strict_equal("1,000,000", "1000000") and strict_equal("-0.50", "-.5")
+    assert normalize_strict("0.5") == "1/2" and normalize_strict("2.0") == "2"
+
+
+def test_huge_boxed_number_does_not_crash_the_checker(verifier):
+    verdict = verifier.check("\\boxed{" + "1" * 400 + "}", "5")
+    assert (verdict.correct, verdict.status) == (False, "ok")

@@ -1,13 +1,26 @@
-"""hicra: Hierarchy-Aware Credit Assignment (arXiv 2509.03646) for RL training of reasoning LLMs."""
+"""hicra: Hierarchy-Aware Credit Assignment (arXiv 2509.03646) for RL training of reasoning LLMs.
 
-from hicra.advantages import grpo_advantages, hicra_advantages
-from hicra.errors import HicraError
-from hicra.grams import StrategicGrams
-from hicra.metrics import fork_overlap, semantic_entropy, token_entropy_by_class
-from hicra.tagging import PlanningTagger
+The public names are imported on first use, so that `import hicra.<module>` (the CLI, the answer
+checker's worker processes) does not pay for torch unless it needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_PUBLIC = {
+    "HicraError": "hicra.errors",
+    "PlanningTagger": "hicra.tagging",
+    "StrategicGrams": "hicra.grams",
+    "fork_overlap": "hicra.metrics",
+    "grpo_advantages": "hicra.advantages",
+    "hicra_advantages": "hicra.advantages",
+    "semantic_entropy": "hicra.metrics",
+    "token_entropy_by_class": "hicra.metrics",
+}
 __all__ = [
     "HicraError",
     "PlanningTagger",
@@ -18,3 +31,16 @@ __all__ = [
     "semantic_entropy",
     "token_entropy_by_class",
 ]
+
+if TYPE_CHECKING:
+    from hicra.advantages import grpo_advantages, hicra_advantages
+    from hicra.errors import HicraError
+    from hicra.grams import StrategicGrams
+    from hicra.metrics import fork_overlap, semantic_entropy, token_entropy_by_class
+    from hicra.tagging import PlanningTagger
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'hicra' has no attribute {name!r}")

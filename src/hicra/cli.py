@@ -8,8 +8,9 @@ import sys
 
 from hicra.errors import HicraError
 
-# Each module defines `register(subparsers)`, which adds its parser and sets `func`.
-COMMANDS = ("tag",)
+# Each module defines `register(subparsers)`, which adds its parser and sets `func`. A module with
+# RAW_ARGS = True gets its raw argument list instead (train: every GRPOConfig field is a flag).
+COMMANDS = ("train", "tag", "eval", "mine", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,15 +25,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv else None
+    if command in COMMANDS:
+        module = importlib.import_module(f"hicra.commands.{command}")
+        if getattr(module, "RAW_ARGS", False):
+            return _guarded(command, lambda: module.run(argv[1:]))
+    args = build_parser().parse_args(argv)
+    return _guarded(args.command, lambda: args.func(args))
+
+
+def _guarded(command: str, call) -> int:
+    """Run a command; bad input (HicraError) is one clear line on stderr, never a traceback."""
     try:
-        return int(args.func(args) or 0)
+        return int(call() or 0)
     except HicraError as err:
-        print(f"hicra {args.command}: error: {err}", file=sys.stderr)
+        print(f"hicra {command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hicra {args.command}: interrupted", file=sys.stderr)
+        print(f"hicra {command}: interrupted", file=sys.stderr)
         return 130
 
 

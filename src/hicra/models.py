@@ -8,16 +8,20 @@ converted once into a normal Hugging Face folder under the hicra cache and reuse
 from __future__ import annotations
 
 import fcntl
+import functools
 import importlib.util
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hicra.errors import HicraError
+from hicra.run_log import last_complete_checkpoint
 
 
 class ModelError(HicraError):
@@ -82,7 +86,8 @@ def bundled_dir(alias: str, weights: bool = True) -> Path:
     if alias not in BUNDLED:
         raise ModelError(f"unknown bundled model {alias!r}; known: {', '.join(BUNDLED)}")
     folder = cache_dir() / "models" / alias
-    tokenizer_done, weights_done = folder / ".tokenizer-ok", folder / ".weights-ok"
+    # the markers carry a format version: a cache written by an older conversion is redone
+    tokenizer_done, weights_done = folder / ".tokenizer-ok-v2", folder / ".weights-ok-v2"
     if tokenizer_done.exists() and (weights_done.exists() or not weights):
         return folder
     with _locked(cache_dir() / "models" / f".{alias}.lock"):
@@ -107,8 +112,12 @@ def _convert_weights(gguf: Path, folder: Path) -> None:
     gguf_model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
-    # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model.
-    model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained: copy its weights into a plain model. Its config
+    # still says "quantized" (training would refuse it): the weights are dequantized float32 now.
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     model.generation_config = gguf_model.generation_config
     staging = folder.with_name(folder.name + ".staging")
@@ -128,9 +137,13 @@ def resolve_model_path(spec: str | os.PathLike[str], weights: bool = True) -> st
     if path.exists():
         if not path.is_dir():
             raise ModelError(f"model path {text!r} is a file; expected a model folder")
-        final = path / "final_model"  # a hicra run folder: use its final model
-        if not (path / "config.json").exists() and (final / "config.json").exists():
-            return str(final)
+        if not (path / "config.json").exists():  # a hicra run folder: its final model, else
+            final = path / "final_model"  # the newest complete checkpoint
+            if (final / "config.json").exists():
+                return str(final)
+            checkpoint = last_complete_checkpoint(path)
+            if checkpoint is not None and (checkpoint / "config.json").exists():
+                return str(checkpoint)
         if not (path / "config.json").exists() and not (path / "tokenizer_config.json").exists():
             raise ModelError(f"model folder {text!r} has no config.json or tokenizer files")
         return str(path)
@@ -139,10 +152,32 @@ def resolve_model_path(spec: str | os.PathLike[str], weights: bool = True) -> st
     return text
 
 
+@functools.lru_cache(maxsize=1)
+def hub_online(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers; checked once, in seconds, instead of a minute of retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = urlsplit(endpoint).hostname or "huggingface.co"
+    port = urlsplit(endpoint).port or (80 if endpoint.startswith("http://") else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _is_hub_id(path: str) -> bool:
+    return not Path(path).exists()
+
+
 def _hub_hint(spec: str, err: Exception) -> ModelError:
+    where = (
+        "the hub could not provide it" if hub_online() else "the Hugging Face hub is unreachable"
+    )
     return ModelError(
         f"cannot load model {spec!r}: not a bundled alias ({', '.join(BUNDLED)}), not a local "
-        f"folder, and the hub could not provide it ({type(err).__name__}: {str(err)[:200]})"
+        f"folder, not in the local cache, and {where} ({type(err).__name__}: {str(err)[:160]})"
     )
 
 
@@ -151,8 +186,9 @@ def load_tokenizer(spec: str | os.PathLike[str]) -> Any:
     from transformers import AutoTokenizer
 
     path = resolve_model_path(spec, weights=False)
+    offline = _is_hub_id(path) and not hub_online()  # then only the local cache can serve it
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=offline)
     except (OSError, ValueError) as err:
         raise _hub_hint(str(spec), err) from None
     if tokenizer.pad_token is None:
@@ -166,7 +202,10 @@ def load_model(spec: str | os.PathLike[str], dtype: Any = None, **kwargs: Any) -
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(spec)
+    offline = _is_hub_id(path) and not hub_online()
     try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or "auto", **kwargs)
+        return AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype or "auto", local_files_only=offline, **kwargs
+        )
     except (OSError, ValueError) as err:
         raise _hub_hint(str(spec), err) from None

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 Status = Literal["ok", "no_answer", "rejected", "timeout", "error"]
@@ -31,21 +32,26 @@ _ANCHOR = re.compile(r"^\W*(?:final\s+answer|answer)\s*(?:is)?\s*[:：]\s*(.+?)\
 _HASHES = re.compile(r"^\s*####\s*(.+?)\s*$", re.M)
 
 
+_BRACE_TOKENS = re.compile(r"\\(?:boxed|fbox)\s*\{|\{|\}")
+
+
 def last_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` / `\\fbox{...}` with balanced braces, or None."""
-    found = None
-    for match in _BOX.finditer(text):
-        depth, start = 1, match.end()
-        for pos in range(start, len(text)):
-            char = text[pos]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    found = text[start:pos]
-                    break
-    return found.strip() if found is not None else None
+    """Content of the last `\\boxed{...}` / `\\fbox{...}` with balanced braces, or None.
+
+    One pass with a stack (linear time even for thousands of unclosed boxes in degenerate output);
+    "last" is the closed box that starts last, so `\\boxed{\\boxed{1}}` gives "1".
+    """
+    stack: list[int | None] = []  # content start of an open box, None for a plain "{"
+    found: tuple[int, int] | None = None
+    for match in _BRACE_TOKENS.finditer(text):
+        token = match.group()
+        if token == "}":
+            start = stack.pop() if stack else None
+            if start is not None and (found is None or start > found[0]):
+                found = (start, match.start())
+        else:
+            stack.append(match.end() if token != "{" else None)
+    return text[found[0] : found[1]].strip() if found else None
 
 
 def extract_answer(text: str) -> str | None:
@@ -76,17 +82,33 @@ def is_unevaluated_arithmetic(answer: str, gold: str) -> bool:
     )
 
 
+_NUMBER_WITH_COMMAS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+
+
+def strip_thousands(text: str) -> str:
+    """Thousands separators out of a plain number ("1,450,000"); "1, 2, 3" is left alone."""
+    return text.replace(",", "") if _NUMBER_WITH_COMMAS.fullmatch(text) else text
+
+
 def normalize_strict(answer: str) -> str:
-    """The paper's strict protocol: compare boxed strings after light LaTeX normalization."""
+    """The paper's strict protocol: compare boxed strings after light LaTeX normalization.
+
+    A plain number is compared by its exact value (Fraction: "27.0" is "27", no float rounding).
+    """
     text = answer.strip()
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
     text = re.sub(r"\\text\{\s*([^{}]*?)\s*\}", r"\1", text)
     text = re.sub(r"\^\{?\\circ\}?|°", "", text)
     text = _LATEX_NOISE.sub("", text.replace("\\!", ""))
-    text = text.rstrip(".").replace("{,}", "")
-    if re.fullmatch(r"-?[\d,]*\.?\d+", text):
-        number = float(text.replace(",", ""))
-        return str(int(number)) if number == int(number) else repr(number)
+    text = strip_thousands(text.rstrip(".").replace("{,}", ""))
+    if _PLAIN_NUMBER.fullmatch(text):
+        value = Fraction(text)
+        return (
+            str(value.numerator)
+            if value.denominator == 1
+            else f"{value.numerator}/{value.denominator}"
+        )
     return text
 
 
@@ -234,23 +256,64 @@ class MathVerifier:
                     k = queue.pop(0)
                     worker.send(*tasks[k][1:])
                     busy[slot] = (k, time.monotonic() + self.timeout)
-            streams = [self._workers[s].process.stdout for s in busy]
-            ready, _, _ = select.select(streams, [], [], 0.05)
-            for slot in list(busy):
-                k, deadline = busy[slot]
-                worker = self._workers[slot]
-                if worker.process.stdout in ready:
-                    try:
-                        status, value = worker.receive()
-                    except EOFError:  # the worker died (e.g. out of memory)
-                        status, value = "error", False
-                        worker.kill()
-                        self._workers[slot] = self._start(1)[0]
-                    results[k] = (status, status == "ok" and bool(value))
-                    del busy[slot]
-                elif time.monotonic() > deadline:
-                    worker.kill()
-                    self._workers[slot] = self._start(1)[0]
-                    results[k] = ("timeout", False)
-                    del busy[slot]
+            self._collect(busy, results, wait=0.05)
+            now = time.monotonic()
+            expired = [slot for slot, (_, deadline) in busy.items() if now > deadline]
+            if expired:
+                self._collect(busy, results, wait=0.0, slots=expired)  # answered just in time?
+                dead = [slot for slot in expired if slot in busy]
+                for slot in dead:
+                    results[busy.pop(slot)[0]] = ("timeout", False)
+                self._restart(dead, busy)
         return [r for r in results if r is not None]
+
+    def _collect(
+        self,
+        busy: dict[int, tuple[int, float]],
+        results: list,
+        wait: float,
+        slots: list[int] | None = None,
+    ) -> None:
+        """Read every answer that is ready (waiting up to `wait` s for the first)."""
+        slots = list(busy) if slots is None else slots
+        streams = {self._workers[s].process.stdout: s for s in slots}
+        ready, _, _ = select.select(list(streams), [], [], wait) if streams else ([], [], [])
+        crashed = []
+        for stream in ready:
+            slot = streams[stream]
+            try:
+                status, value = self._workers[slot].receive()
+            except EOFError:  # the worker died (e.g. out of memory)
+                status, value = "error", False
+                crashed.append(slot)
+            results[busy.pop(slot)[0]] = (status, status == "ok" and bool(value))
+        self._restart(crashed, busy)
+
+    def _restart(self, slots: list[int], busy: dict[int, tuple[int, float]]) -> None:
+        """Replace killed workers; the others' deadlines do not run while we wait for that."""
+        if not slots:
+            return
+        started = time.monotonic()
+        for slot in slots:
+            self._workers[slot].kill()
+            self._workers[slot] = self._start(1)[0]
+        paused = time.monotonic() - started
+        for slot, (k, deadline) in busy.items():
+            busy[slot] = (k, deadline + paused)
+
+
+def verify_extracted(
+    verifier: MathVerifier, answers: Sequence[str], golds: Sequence[str]
+) -> list[Verdict]:
+    """math-verify alone on answers already extracted: no string shortcut, no arithmetic rule.
+
+    For auditing gold answers (does math-verify parse this gold and find it equal to itself?);
+    graders use `MathVerifier.check_many`, which extracts the answer from a completion first.
+    """
+    if len(answers) != len(golds):
+        raise ValueError("verify_extracted needs as many gold answers as answers")
+    tasks = [(i, str(a), str(g)) for i, (a, g) in enumerate(zip(answers, golds, strict=True))]
+    return [
+        Verdict(correct, status, answer)
+        for (_, answer, _), (status, correct) in zip(tasks, verifier._run(tasks), strict=True)
+    ]

@@ -10,6 +10,7 @@ token whose bytes overlap a matched span is a planning token.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -256,11 +257,21 @@ class PlanningTagger:
         """Every `(start, end, gram)` character span, overlapping and nested ones included."""
         return self.matcher.spans(text)
 
-    def token_mask(self, token_ids: Any, attention_mask: Any = None) -> torch.Tensor:
+    def token_mask(
+        self,
+        token_ids: Any,
+        attention_mask: Any = None,
+        *,
+        gram_counts: Counter[str] | None = None,
+        strict: bool = True,
+    ) -> torch.Tensor:
         """Bool tensor (B, T): True where a token overlaps a gram span. Padding is never planning.
 
         `token_ids` is a (B, T) or (T,) tensor/array, or a list of (possibly ragged) id lists;
         ragged rows are right-padded with False. `attention_mask` (same shape) marks real tokens.
+        A `gram_counts` Counter, when given, is updated with every gram occurrence found.
+        An id outside the tokenizer's vocabulary is an error, or with `strict=False` a token with no
+        text (models with padded embedding matrices can sample such ids).
         """
         if self._table is None or self._lengths is None:
             raise ValueError("PlanningTagger needs a tokenizer for token_mask(); pass one")
@@ -272,17 +283,30 @@ class PlanningTagger:
         out = np.zeros((len(rows), width), dtype=bool)
         for b, row in enumerate(rows):
             keep = masks[b].astype(bool) if masks is not None else None
-            out[b, : len(row)] = self._row_mask(row, keep)
+            out[b, : len(row)] = self._row_mask(row, keep, gram_counts, strict)
         return torch.from_numpy(out)
 
-    def _row_mask(self, row: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    def _row_mask(
+        self,
+        row: np.ndarray,
+        keep: np.ndarray | None,
+        gram_counts: Counter[str] | None = None,
+        strict: bool = True,
+    ) -> np.ndarray:
         table, lengths = self._table, self._lengths
         if row.size and (row.min() < 0 or row.max() >= len(table)):
-            bad = int(row[(row < 0) | (row >= len(table))][0])
-            raise ValueError(f"token id {bad} is outside the tokenizer's vocabulary ({len(table)})")
+            outside = (row < 0) | (row >= len(table))
+            if strict:
+                bad = int(row[outside][0])
+                raise ValueError(
+                    f"token id {bad} is outside the tokenizer's vocabulary ({len(table)})"
+                )
+            keep = ~outside if keep is None else keep & ~outside
         ids = row if keep is None else row[keep]
         data = b"".join(map(table.__getitem__, ids.tolist()))
         matches = self.matcher.find(lowercase_bytes(data))
+        if gram_counts is not None:
+            gram_counts.update(self.grams.grams[index] for _, _, index in matches)
         token_mask = np.zeros(len(ids), dtype=bool)
         if matches:
             token_lengths = lengths[ids]

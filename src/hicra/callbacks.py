@@ -1,0 +1,56 @@
+"""Trainer callbacks that write the run folder's metrics and keep the console short."""
+
+from __future__ import annotations
+
+import math
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from hicra.run_log import RunLog
+
+
+class MetricsCallback(TrainerCallback):
+    """Writes every training log to metrics.jsonl; evaluation logs as `eval/...` keys."""
+
+    def __init__(self, run_log: RunLog) -> None:
+        self.run_log = run_log
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        logs = dict(logs)
+        logs.pop("total_flos", None)
+        if "train_runtime" in logs:  # the end-of-training summary is not a step
+            self.run_log.write_summary({"step": state.global_step, **logs})
+            return
+        if any(k.startswith("eval_") for k in logs):
+            logs = {f"eval/{k[5:]}" if k.startswith("eval_") else k: v for k, v in logs.items()}
+        self.run_log.log_metrics(state.global_step, logs)
+
+
+SUMMARY_KEYS = (
+    ("reward", "reward"),
+    ("hicra/accuracy", "acc"),
+    ("hicra/planning_ratio", "plan"),
+    ("hicra/execution_entropy", "H_exec"),
+    ("hicra/semantic_entropy", "H_sem"),
+    ("completions/mean_length", "len"),
+)
+
+
+class CompactProgressCallback(ProgressCallback):
+    """The usual progress bar, with one short line per logged step instead of a metrics dict."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or self.training_bar is None or not logs:
+            return
+        if "train_runtime" in logs:
+            self.training_bar.write(f"done: {logs['train_runtime']:.0f} s")
+            return
+        parts = [f"step {state.global_step:>4}"]
+        for key, label in SUMMARY_KEYS:
+            value = logs.get(key)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                parts.append(f"{label} {value:.3g}")
+        self.training_bar.write("  ".join(parts))

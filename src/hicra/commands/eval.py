@@ -1,0 +1,143 @@
+"""`hicra eval`: evaluate a model on math benchmarks, or compare two evaluations."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hicra.commands import positive_int
+from hicra.errors import HicraError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from hicra.benchmarks import BENCHMARKS, PAPER_BENCHMARKS
+    from hicra.checkers import CHECKERS
+    from hicra.evaluation import DEFAULT_MAX_NEW_TOKENS
+    from hicra.generation import BACKENDS
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a model on math benchmarks (pass@1 as avg@k, pass@k, maj@k)",
+        description="Sample completions for math benchmarks, check their final answers, and "
+        "write samples.jsonl, results.json and a paper-style results.md table. An interrupted "
+        "evaluation resumes where it stopped when rerun with the same arguments. "
+        "With --compare, print two evaluations side by side instead.",
+    )
+    parser.add_argument(
+        "--model",
+        help="hub id, local folder, hicra run folder (final model, else latest checkpoint), "
+        "RUN/checkpoint-N, or the bundled offline alias smollm2-135m",
+    )
+    parser.add_argument(
+        "--benchmarks",
+        default=",".join(PAPER_BENCHMARKS),
+        help=f"comma-separated, from: {', '.join(BENCHMARKS)} (default: the paper's table, "
+        f"{','.join(PAPER_BENCHMARKS)})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="local benchmark folder holding <name>/test.jsonl (default: load from the hub)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=positive_int,
+        help="samples per problem for every benchmark (default: 32 AIME24/25, 4 AMC23, else 1)",
+    )
+    parser.add_argument("--temperature", type=float, default=0.6, help="0 = greedy (default 0.6)")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling (default 0.95)")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=positive_int,
+        default=DEFAULT_MAX_NEW_TOKENS,
+        help=f"completion length limit (default {DEFAULT_MAX_NEW_TOKENS})",
+    )
+    parser.add_argument("--limit", type=positive_int, help="only the first N problems of each")
+    parser.add_argument(
+        "--checker",
+        choices=CHECKERS,
+        default="math-verify",
+        help="math-verify (default: symbolic, boxed or anchored answers, hard time limits) or "
+        "strict-boxed (the paper's protocol)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        help="where results go (default: RUN/eval for a run folder, else ./eval-MODEL)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="auto: vLLM when installed and a GPU is present, else Hugging Face (default auto)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="HF backend: completions per generate call (default 16 on CPU, 64 on a GPU)",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="auto: the checkpoint's dtype on a GPU, float32 on CPU",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (shown on terminals only)"
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="print two evaluations (output folders or results.json files) side by side",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        from hicra.eval_results import compare_table, load_results
+
+        a, b = (load_results(path) for path in args.compare)
+        print(compare_table(a, b, args.compare[0], args.compare[1]), end="")
+        return 0
+    if not args.model:
+        raise HicraError("give --model MODEL (or --compare A B)")
+    from hicra.eval_results import markdown_table
+    from hicra.evaluation import EvalConfig, default_output_dir, evaluate
+
+    config = EvalConfig(
+        model=args.model,
+        benchmarks=args.benchmarks.split(","),
+        output_dir=args.output_dir or default_output_dir(args.model),
+        data_dir=args.data_dir,
+        samples=args.samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        limit=args.limit,
+        checker=args.checker,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    try:
+        results = evaluate(config)
+    except KeyboardInterrupt:
+        print(
+            f"hicra eval: interrupted; finished problems are kept in {config.output_dir}: "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(markdown_table(results), end="")
+    timing = results["timing"]
+    if timing["tokens_per_second"]:
+        print(
+            f"\n{timing['generated_tokens']:,} tokens in {timing['generation_seconds']:.1f} s "
+            f"({timing['tokens_per_second']:,.0f} tokens/s); {timing['resumed_problems']} "
+            "problems resumed from earlier runs"
+        )
+    print(f"\nwrote {config.output_dir}/results.json, results.md, samples.jsonl")
+    return 0

@@ -1,0 +1,77 @@
+"""`hicra report`: turn run folders into plots, detected phases and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hicra.errors import HicraError
+from hicra.report import DEFAULT_MAX_ROLLOUTS, DEFAULT_SMOOTH
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="plots, phase detection and an HTML report of one or more training runs",
+        description="Read the run folders written by `hicra train` (metrics.jsonl, rollouts.jsonl, "
+        "config.yaml; a run still training or killed mid-write is fine) and write to --output: "
+        "report.html (one self-contained file: summary, phases, plots, rollout browser with "
+        "planning tokens highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png and "
+        "report.json (the same findings, machine-readable).",
+    )
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="DIR",
+        help="report folder (default: RUN_DIR/report when one run is given; required for several)",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=int,
+        default=DEFAULT_SMOOTH,
+        metavar="N",
+        help=f"centered moving average over N logged points, rounded up to odd, for the plots "
+        f"and phase detection; 1 turns it off (default: {DEFAULT_SMOOTH})",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        metavar="NAME",
+        help="legend name of each run, once per RUN_DIR in order (default: from config.yaml, "
+        "e.g. 'hicra α=0.2' or 'grpo', else the folder name)",
+    )
+    parser.add_argument(
+        "--max-rollouts",
+        type=int,
+        default=DEFAULT_MAX_ROLLOUTS,
+        metavar="N",
+        help="rollouts per run in the browser, spread over the steps, correct and incorrect "
+        f"mixed (default: {DEFAULT_MAX_ROLLOUTS}); gram counts always use every rollout",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hicra.report.build import build_report
+
+    output = args.output
+    if output is None:
+        if len(args.runs) > 1:
+            raise HicraError("give --output DIR when reporting on several runs")
+        output = args.runs[0] / "report"
+    result = build_report(args.runs, output, args.smooth, args.max_rollouts, args.label)
+    for warning in result.warnings:
+        print(f"hicra report: warning: {warning}", file=sys.stderr)
+    for r in result.reports:
+        s = r.stats
+        print(
+            f"{r.run.label}: {s['points']} logged steps ({s['first_step']}-{s['last_step']}); "
+            f"phase two: {r.phase.describe()}"
+        )
+        if r.phase.notes:
+            print(f"  {r.phase.notes[0]}")
+    print(f"report: {result.files['html']}")
+    return 0

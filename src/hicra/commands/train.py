@@ -1,0 +1,23 @@
+"""`hicra train`: RL-train a model with HICRA (or GRPO and the other credit variants) on TRL."""
+
+from __future__ import annotations
+
+import argparse
+
+# The train command takes every GRPOConfig field as a flag: its arguments go to its own parser.
+RAW_ARGS = True
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="RL-train a model with HICRA or GRPO (any GRPOConfig field is a flag; see --help)",
+        add_help=False,
+    )
+    parser.set_defaults(func=run)
+
+
+def run(argv: list[str]) -> int:
+    from hicra.runner import run as run_training
+
+    return run_training(argv)

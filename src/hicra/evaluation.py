@@ -1,0 +1,403 @@
+"""The benchmark runner behind `hicra eval`: sample, check, record, resume, score.
+
+Every finished problem appends all of its samples to OUTPUT/samples.jsonl in one flushed write,
+so a killed evaluation loses at most the problems in flight; a rerun with the same settings skips
+every (benchmark, problem id, sample index) already there. OUTPUT/eval_config.json records what
+decides a completion (model, checker, sampling, prompt instruction); resuming with other values is
+refused, since mixing them would make the scores meaningless. Scores are recomputed from
+samples.jsonl at the end of every run, so results.json always matches the samples on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hicra.benchmarks import (
+    BOXED_INSTRUCTION,
+    Benchmark,
+    Problem,
+    load_benchmark,
+    parse_benchmarks,
+    source_of,
+)
+from hicra.checkers import CHECKERS, Checker, make_checker
+from hicra.errors import HicraError
+from hicra.eval_results import average, summarize_benchmark, write_results
+from hicra.generation import (
+    Backend,
+    Request,
+    SamplingSettings,
+    choose_backend,
+    encode_prompt,
+    load_eval_tokenizer,
+    make_backend,
+    prompt_format,
+)
+from hicra.jsonl import append_jsonl, read_jsonl
+from hicra.models import resolve_model_path
+
+SAMPLES_FILE = "samples.jsonl"
+CONFIG_FILE = "eval_config.json"
+DEFAULT_MAX_NEW_TOKENS = 4096
+
+
+@dataclass
+class EvalConfig:
+    """Everything `hicra eval` takes; defaults follow the paper where it says anything."""
+
+    model: str
+    benchmarks: Sequence[str]
+    output_dir: str
+    data_dir: str | None = None
+    samples: int | None = None  # None: per benchmark (32 AIME24/25, 4 AMC23, else 1)
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    limit: int | None = None
+    checker: str = "math-verify"
+    backend: str = "auto"
+    batch_size: int | None = None  # HF rows per generate call; None: 16 on CPU, 64 on a GPU
+    dtype: str = "auto"
+    seed: int = 0
+    verify_workers: int = 2
+    verify_timeout: float = 5.0
+    progress: bool = True
+
+
+@dataclass
+class _Work:
+    bench: Benchmark
+    problem: Problem
+    first_sample: int  # the first missing sample index
+    count: int  # how many samples are missing
+    prompt_ids: list[int]
+
+
+class EvalError(HicraError):
+    """An evaluation cannot start or resume; the message says why and what to do."""
+
+
+# --------------------------------------------------------------------------- sample store
+def _repair_tail(path: Path) -> None:
+    """Drop a final line left unfinished by a killed run, so that appends start on a new line."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        size = handle.seek(0, os.SEEK_END)
+        keep, block = 0, 1 << 16
+        for end in range(size, 0, -block):  # the last newline, read backwards in blocks
+            start = max(0, end - block)
+            handle.seek(start)
+            found = handle.read(end - start).rfind(b"\n")
+            if found >= 0:
+                keep = start + found + 1
+                break
+        handle.truncate(keep)
+
+
+def read_samples(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Finished samples keyed by (benchmark, problem id, sample index); the last copy wins."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if not path.is_file():
+        return rows
+    for number, row in read_jsonl(path, allow_truncated_last_line=True):
+        try:
+            key = (str(row["benchmark"]), str(row["id"]), int(row["sample"]))
+            row["correct"] = bool(row["correct"])
+        except (KeyError, TypeError, ValueError):
+            raise EvalError(
+                f"{path}, line {number}: not an evaluation sample (needs benchmark, id, sample, "
+                "correct); use another --output-dir"
+            ) from None
+        rows[key] = row
+    return rows
+
+
+def _identity(config: EvalConfig, model_path: str, tokenizer: Any) -> dict[str, Any]:
+    """What must not change between an evaluation and its resumption."""
+    local = Path(model_path)
+    return {
+        "model_path": str(local.resolve()) if local.exists() else model_path,
+        "checker": config.checker,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_new_tokens": config.max_new_tokens,
+        "seed": config.seed,
+        "instruction": BOXED_INSTRUCTION,
+        "prompt_format": prompt_format(tokenizer),
+    }
+
+
+def _check_resume(output_dir: Path, identity: dict[str, Any]) -> None:
+    path = output_dir / CONFIG_FILE
+    if path.is_file() and (output_dir / SAMPLES_FILE).is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise EvalError(f"{path}: unreadable ({err}); use another --output-dir") from None
+        if not isinstance(saved, dict):
+            raise EvalError(f"{path}: not an evaluation config; use another --output-dir")
+        changed = [
+            f"{key} {saved.get(key)!r} -> {value!r}"
+            for key, value in identity.items()
+            if saved.get(key) != value
+        ]
+        if changed:
+            raise EvalError(
+                f"{output_dir} holds an evaluation with other settings ({'; '.join(changed)}); "
+                "rerun with the same settings to resume it, or use another --output-dir"
+            )
+    staging = path.with_name(f".{CONFIG_FILE}.tmp")
+    staging.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    os.replace(staging, path)
+
+
+# --------------------------------------------------------------------------- the runner
+def default_output_dir(model: str) -> str:
+    """`RUN/eval` for a hicra run folder, else `eval-<model name>` in the current folder."""
+    path = Path(model).expanduser()
+    if path.is_dir() and not (path / "config.json").exists():
+        return str(path / "eval")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name or model).strip("_") or "model"
+    return f"eval-{name}"
+
+
+def model_label_for(model: str) -> str:
+    """A short name for tables: the alias or hub id, or the folder name ("RUN/checkpoint-50")."""
+    path = Path(model).expanduser()
+    if not path.exists():
+        return model
+    path = path.resolve()
+    if path.name == "final_model" or path.name.startswith("checkpoint-"):
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
+def _chunks(work: list[_Work], rows: int) -> Iterator[list[_Work]]:
+    """Consecutive work items with about `rows` samples each (at least one problem)."""
+    chunk: list[_Work] = []
+    size = 0
+    for item in work:
+        chunk.append(item)
+        size += item.count
+        if size >= rows:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _progress(total: int, done: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        initial=done,
+        unit="problem",
+        desc="hicra eval",
+        disable=None if enabled else True,  # None: shown on a terminal only
+        dynamic_ncols=True,
+    )
+
+
+def evaluate(config: EvalConfig) -> dict[str, Any]:
+    """Run (or resume) an evaluation; write samples.jsonl, results.json, results.md."""
+    if config.checker not in CHECKERS:
+        raise EvalError(f"unknown checker {config.checker!r}; choose from {', '.join(CHECKERS)}")
+    if config.samples is not None and config.samples < 1:
+        raise EvalError(f"--samples must be at least 1, got {config.samples}")
+    settings = SamplingSettings(
+        config.temperature, config.top_p, config.max_new_tokens, config.seed
+    )
+    benches = parse_benchmarks(config.benchmarks)
+    # Read every benchmark before loading a model: bad data fails in a second, not minutes.
+    problems = {b.name: load_benchmark(b, config.data_dir, config.limit) for b in benches}
+    sources = {b.name: source_of(b, config.data_dir) for b in benches}
+    samples = {b.name: config.samples or b.default_samples for b in benches}
+    backend_name = choose_backend(config.backend)
+    model_path = resolve_model_path(config.model)
+    tokenizer = load_eval_tokenizer(model_path)
+
+    output_dir = Path(config.output_dir).expanduser()
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EvalError(f"cannot create the output folder {output_dir}: {err.strerror}") from None
+    identity = _identity(config, model_path, tokenizer)
+    _check_resume(output_dir, identity)
+    samples_path = output_dir / SAMPLES_FILE
+    _repair_tail(samples_path)
+    done = read_samples(samples_path)
+
+    work = _plan(benches, problems, samples, done, tokenizer)
+    finished = sum(len(p) for p in problems.values()) - len(work)
+    checker = make_checker(config.checker, config.verify_workers, config.verify_timeout)
+    backend: Backend | None = None
+    try:
+        if work:  # a finished evaluation rescores without loading the model
+            backend = make_backend(
+                backend_name,
+                model_path,
+                tokenizer,
+                batch_size=config.batch_size,
+                dtype=config.dtype,
+                seed=config.seed,
+            )
+            timing = _run(work, backend, settings, checker, samples_path, done, finished, config)
+        else:
+            timing = {"generation_seconds": 0.0, "generated_tokens": 0}
+    finally:
+        checker.close()
+
+    summaries = {}
+    for bench in benches:
+        rows = {(i, s): r for (b, i, s), r in done.items() if b == bench.name}
+        summaries[bench.name] = summarize_benchmark(
+            bench, problems[bench.name], rows, samples[bench.name], sources[bench.name]
+        )
+    results = _results(config, identity, backend, backend_name, summaries)
+    seconds, tokens = timing["generation_seconds"], timing["generated_tokens"]
+    results["timing"] = {
+        "generation_seconds": round(seconds, 3),
+        "generated_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "resumed_problems": finished,
+        "generated_problems": len(work),
+    }
+    write_results(output_dir, results)
+    return results
+
+
+def _plan(
+    benches: list[Benchmark],
+    problems: dict[str, list[Problem]],
+    samples: dict[str, int],
+    done: dict[tuple[str, str, int], dict[str, Any]],
+    tokenizer: Any,
+) -> list[_Work]:
+    """The problems that still miss samples, and from which sample index on.
+
+    Sorted by prompt length (stable), so that each generation batch pads little.
+    """
+    work = []
+    for bench in benches:
+        wanted = samples[bench.name]
+        for problem in problems[bench.name]:
+            have = 0
+            while (bench.name, problem.id, have) in done:
+                have += 1
+            if have < wanted:
+                ids = encode_prompt(tokenizer, problem.question)
+                work.append(_Work(bench, problem, have, wanted - have, ids))
+    return sorted(work, key=lambda w: len(w.prompt_ids))
+
+
+def _run(
+    work: list[_Work],
+    backend: Backend,
+    settings: SamplingSettings,
+    checker: Checker,
+    samples_path: Path,
+    done: dict[tuple[str, str, int], dict[str, Any]],
+    finished: int,
+    config: EvalConfig,
+) -> dict[str, Any]:
+    """Generate, check and record the planned work chunk by chunk, with a progress bar."""
+    tokens, seconds = 0, 0.0
+    bar = _progress(finished + len(work), finished, config.progress)
+    try:
+        for chunk in _chunks(work, backend.chunk_rows):
+            start = time.perf_counter()
+            requests = [
+                Request(w.prompt_ids, w.count, f"{w.bench.name}/{w.problem.id}/{w.first_sample}")
+                for w in chunk
+            ]
+            completions = backend.generate(requests, settings)
+            seconds += time.perf_counter() - start
+            tokens += sum(c.tokens for row in completions for c in row)
+            _record(chunk, completions, checker, samples_path, done)
+            bar.update(len(chunk))
+            bar.set_postfix_str(f"{tokens / max(seconds, 1e-9):,.0f} tok/s")
+    finally:
+        bar.close()
+    return {"generation_seconds": seconds, "generated_tokens": tokens}
+
+
+def _record(
+    chunk: list[_Work],
+    completions: list[list[Any]],
+    checker: Checker,
+    path: Path,
+    done: dict[tuple[str, str, int], dict[str, Any]],
+) -> None:
+    """Check a chunk's completions, then append each problem's rows in one write."""
+    texts = [c.text for row in completions for c in row]
+    golds = [w.problem.gold for w, row in zip(chunk, completions, strict=True) for _ in row]
+    verdicts = iter(checker.check_many(texts, golds))
+    for item, row in zip(chunk, completions, strict=True):
+        if len(row) != item.count:
+            raise EvalError(f"the backend returned {len(row)} completions, expected {item.count}")
+        records = []
+        for offset, completion in enumerate(row):
+            verdict = next(verdicts)
+            records.append(
+                {
+                    "benchmark": item.bench.name,
+                    "id": item.problem.id,
+                    "sample": item.first_sample + offset,
+                    "gold": item.problem.gold,
+                    "completion": completion.text,
+                    "answer": verdict.answer,
+                    "correct": verdict.correct,
+                    "status": verdict.status,
+                    "checker": checker.name,
+                    "tokens": completion.tokens,
+                    "finish_reason": completion.finish_reason,
+                }
+            )
+        append_jsonl(path, records)
+        for record in records:
+            done[(record["benchmark"], record["id"], record["sample"])] = record
+
+
+def _results(
+    config: EvalConfig,
+    identity: dict[str, Any],
+    backend: Backend | None,
+    backend_name: str,
+    summaries: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    from hicra import __version__
+
+    return {
+        "hicra_version": __version__,
+        "label": model_label_for(config.model),
+        "model": config.model,
+        "model_path": identity["model_path"],
+        "checker": config.checker,
+        "backend": backend.name if backend is not None else backend_name,
+        "batch_size": getattr(backend, "batch_size", config.batch_size),
+        "generation": {
+            **{k: v for k, v in asdict(config).items() if k in _GENERATION_KEYS},
+            "instruction": BOXED_INSTRUCTION,
+            "prompt_format": identity["prompt_format"],
+        },
+        "limit": config.limit,
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "benchmarks": summaries,
+        "average": {"avg@k": average(summaries)},
+    }
+
+
+_GENERATION_KEYS = ("temperature", "top_p", "max_new_tokens", "seed", "samples", "dtype")

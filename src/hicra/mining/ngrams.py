@@ -1,0 +1,82 @@
+"""Word n-grams of a reasoning trace, in the canonical form that strategic grams and the tagger use.
+
+Words are whitespace-separated and keep their punctuation, as the paper's grams do ("hmm,",
+"wait, no", "does this make sense?", "let's", "step-by-step"). Text is normalized with
+`normalize_gram` (lowercase, straight apostrophes). Two rules keep formulas and sentence seams out:
+
+- an n-gram contains only *text words*: at least one letter, no digit or math character
+  (``$ \\ ^ _ { } = < > + * / | ~ [ ] @ % &``) and at most 64 characters, or a Markdown heading
+  marker (``#``, ``##``); "$x$", "<<48/2=24>>24" and "2x+1" split the text, so no candidate
+  mixes prose and math;
+- an n-gram never crosses a line break or a sentence end: a word ending in ``.``, ``!`` or ``?``
+  can only be the last word ("does this make sense?" is a gram; "is 7. so we" is not).
+"""
+
+from __future__ import annotations
+
+import re
+
+from hicra.grams import normalize_gram
+
+MAX_WORDS = 65_536  # words read from one trace: bounds the memory one pathological trace can take
+MAX_WORD_CHARS = 64  # a longer "word" (a URL, base64, a formula without spaces) is never text
+
+_MATH_OR_DIGIT = re.compile(r"[\d$\\^_{}=<>+*/|~\[\]@%&]")
+_LETTER = re.compile(r"[^\W\d_]")
+_HEADING = re.compile(r"#+")
+_SENTENCE_END = (".", "!", "?")
+_CACHE_LIMIT = 500_000
+_word_cache: dict[str, bool] = {}
+
+
+def is_text_word(word: str) -> bool:
+    """Whether `word` may be part of an n-gram: letters with punctuation, or a `#` heading marker.
+
+    Linear-time checks (no backtracking pattern), so one pathological word cannot stall a run.
+    """
+    if len(word) > MAX_WORD_CHARS:
+        return False
+    known = _word_cache.get(word)
+    if known is None:
+        if len(_word_cache) > _CACHE_LIMIT:
+            _word_cache.clear()
+        known = _word_cache[word] = bool(
+            _HEADING.fullmatch(word) or (_LETTER.search(word) and not _MATH_OR_DIGIT.search(word))
+        )
+    return known
+
+
+def segments(text: str, max_words: int = MAX_WORDS) -> list[list[str]]:
+    """Maximal runs of text words within one line and one sentence, normalized, in order.
+
+    Only the first `max_words` words of `text` are read.
+    """
+    runs: list[list[str]] = []
+    left = max_words
+    for line in text.splitlines():
+        if left <= 0:
+            break
+        words = normalize_gram(line).split()[:left]
+        left -= len(words)
+        run: list[str] = []
+        for word in words:
+            if is_text_word(word):
+                run.append(word)
+                if not word.endswith(_SENTENCE_END):
+                    continue
+            if run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+    return runs
+
+
+def doc_ngrams(text: str, n_min: int, n_max: int, max_words: int = MAX_WORDS) -> list[str]:
+    """Every n-gram occurrence (n_min <= n <= n_max) of `text`, repeats included, in order of n."""
+    grams: list[str] = []
+    for run in segments(text, max_words):
+        length = len(run)
+        for n in range(n_min, min(n_max, length) + 1):
+            grams.extend(" ".join(run[i : i + n]) for i in range(length - n + 1))
+    return grams

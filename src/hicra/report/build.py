@@ -1,0 +1,128 @@
+"""Run folders in, report folder out: load, detect phases, plot, render, write.
+
+Files are written to a temporary name and renamed, so a browser that reloads report.html while a
+report of a live run is being rebuilt never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hicra.errors import HicraError
+from hicra.report import DEFAULT_MAX_ROLLOUTS, DEFAULT_SMOOTH, DEFAULT_TOP_GRAMS, curves, plots
+from hicra.report.html import render_html
+from hicra.report.rollouts import scan_rollouts
+from hicra.report.runs import Run, load_run, unique_labels
+from hicra.report.summary import RunReport, gram_tables, phases_of, run_stats, to_json
+
+
+@dataclass
+class ReportResult:
+    """What was written, and what the user should know about the runs."""
+
+    output: Path
+    files: dict[str, Path]
+    reports: list[RunReport]
+    warnings: list[str]
+
+
+def odd_window(smooth: int) -> int:
+    """The moving-average width actually used: `smooth` rounded up to an odd number (>= 1)."""
+    if smooth < 1:
+        raise HicraError(f"--smooth must be at least 1 (1: no smoothing), got {smooth}")
+    return 2 * (smooth // 2) + 1
+
+
+def _run_warnings(run: Run) -> list[str]:
+    warnings = list(run.warnings)
+    missing = curves.missing_hierarchy_metrics(run)
+    if len(missing) == len(curves.HIERARCHY_KEYS):
+        warnings.append(
+            f"{run.path / 'metrics.jsonl'}: no hierarchy metrics ({', '.join(missing)}): the run "
+            "was trained with them off (e.g. plain GRPO with --no-hierarchy-metrics), so the "
+            "entropy, semantic-entropy and planning panels are empty and phases are read from "
+            "accuracy alone"
+        )
+    elif missing:
+        warnings.append(f"{run.path / 'metrics.jsonl'}: not logged: {', '.join(missing)}")
+    if curves.accuracy(run) is not None and run.series(curves.ACCURACY) is None:
+        warnings.append(
+            f"{run.path / 'metrics.jsonl'}: no hicra/accuracy; accuracy panels show reward"
+        )
+    if run.rollouts_path is None:
+        warnings.append(f"{run.path}: no rollouts.jsonl; no rollouts to browse")
+    return warnings
+
+
+def analyse(
+    run: Run, index: int, window: int, max_rollouts: int, top_grams: int = DEFAULT_TOP_GRAMS
+) -> RunReport:
+    """Phases, stats, grams per phase and a rollout sample for one loaded run."""
+    phase = phases_of(run, window)
+    scan = scan_rollouts(run.rollouts_path, max_rollouts) if run.rollouts_path else None
+    warnings = _run_warnings(run) + (scan.warnings if scan else [])
+    return RunReport(
+        index=index,
+        run=run,
+        phase=phase,
+        rollouts=scan,
+        stats=run_stats(run, window),
+        grams=gram_tables(scan, phase, top_grams),
+        warnings=warnings,
+    )
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def build_report(
+    run_dirs: list[str | Path],
+    output: str | Path,
+    smooth: int = DEFAULT_SMOOTH,
+    max_rollouts: int = DEFAULT_MAX_ROLLOUTS,
+    labels: list[str] | None = None,
+) -> ReportResult:
+    """Write report.html, dynamics.png, hierarchy.png and report.json for the runs to `output`."""
+    from hicra import __version__
+
+    if not run_dirs:
+        raise HicraError("give at least one run folder")
+    if labels and len(labels) != len(run_dirs):
+        raise HicraError(f"got {len(labels)} --label values for {len(run_dirs)} run folders")
+    if max_rollouts < 0:
+        raise HicraError(f"--max-rollouts must be 0 or more, got {max_rollouts}")
+    window = odd_window(smooth)
+    runs = [load_run(d, labels[i] if labels else None) for i, d in enumerate(run_dirs)]
+    if not labels:
+        unique_labels(runs)
+    reports = [analyse(run, i, window, max_rollouts) for i, run in enumerate(runs)]
+    phases = [r.phase for r in reports]
+    figures = {
+        "dynamics": plots.dynamics_png(runs, phases, window),
+        "hierarchy": plots.hierarchy_png(runs, phases, window),
+    }
+    warnings = [w for r in reports for w in r.warnings]
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise HicraError(f"--output {output} exists and is not a folder")
+    output.mkdir(parents=True, exist_ok=True)
+    files = {name: output / f"{name}.png" for name in figures}
+    for name, png in figures.items():
+        _write(files[name], png)
+    page = render_html(reports, figures, window, __version__, warnings)
+    files["html"] = output / "report.html"
+    _write(files["html"], page.encode("utf-8"))
+    summary = {
+        "hicra_version": __version__,
+        "smooth": window,
+        "runs": [to_json(r) for r in reports],
+    }
+    files["json"] = output / "report.json"
+    _write(files["json"], (json.dumps(summary, indent=1, ensure_ascii=False) + "\n").encode())
+    return ReportResult(output, files, reports, warnings)

@@ -1,0 +1,136 @@
+"""One run's findings in plain values: the summary-table row, phases, grams per phase.
+
+The HTML page and report.json are both rendered from `RunReport`, so they always agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hicra.report import curves
+from hicra.report.phases import PhaseResult, detect_phases, smooth
+from hicra.report.rollouts import RolloutScan
+from hicra.report.runs import Run
+
+
+@dataclass(frozen=True)
+class GramTable:
+    """The most frequent strategic grams over a range of steps."""
+
+    title: str
+    counts: list[tuple[str, int]]
+    total: int
+
+
+@dataclass
+class RunReport:
+    """Everything the report says about one run."""
+
+    index: int
+    run: Run
+    phase: PhaseResult
+    rollouts: RolloutScan | None
+    stats: dict[str, Any]
+    grams: list[GramTable] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def phase_of(self, step: int) -> str:
+        """ "1" or "2" for a step before or from the detected change, "" when none was found."""
+        if self.phase.step is None:
+            return ""
+        return "1" if step < self.phase.step else "2"
+
+
+def _last_finite(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else None
+
+
+def run_stats(run: Run, window: int) -> dict[str, Any]:
+    """Steps, final and best accuracy, planning ratio (first and last smoothed values)."""
+    stats: dict[str, Any] = {
+        "points": len(run.steps),
+        "first_step": int(run.steps[0]),
+        "last_step": int(run.steps[-1]),
+    }
+    acc = curves.accuracy(run)
+    if acc is not None:
+        finite = np.isfinite(acc.values)
+        best = int(np.nanargmax(np.where(finite, acc.values, -np.inf)))
+        stats["accuracy_source"] = "reward" if acc.note else curves.ACCURACY
+        stats["final_accuracy"] = _last_finite(acc.values)
+        stats["best_accuracy"] = float(acc.values[best])
+        stats["best_accuracy_step"] = int(run.steps[best])
+    if (ev := curves.eval_accuracy(run)) is not None:
+        stats["final_eval_accuracy"] = _last_finite(ev.values)
+    if (ratio := run.series(curves.PLANNING_RATIO)) is not None:
+        smoothed = smooth(ratio, window)
+        finite = smoothed[np.isfinite(smoothed)]
+        stats["planning_ratio_first"] = float(finite[0])
+        stats["planning_ratio_last"] = float(finite[-1])
+    return stats
+
+
+def phases_of(run: Run, window: int) -> PhaseResult:
+    """Phase detection on the run's execution entropy, semantic entropy ratio and accuracy."""
+    curve_values = [
+        None if c is None else c.values
+        for c in (
+            curves.metric(run, curves.EXECUTION_ENTROPY),
+            curves.semantic_entropy_ratio(run),
+            curves.accuracy(run),
+        )
+    ]
+    return detect_phases(run.steps, *curve_values, window=window)
+
+
+def gram_tables(scan: RolloutScan | None, phase: PhaseResult, top: int) -> list[GramTable]:
+    """Top grams in phase one and phase two (or over all steps when no phase was found)."""
+    if scan is None or not scan.grams_per_step:
+        return []
+    steps = sorted(scan.grams_per_step)
+
+    def table(title: str, counts: Counter[str]) -> GramTable:
+        return GramTable(title, counts.most_common(top), sum(counts.values()))
+
+    if phase.step is None:
+        return [table(f"all steps ({steps[0]}-{steps[-1]})", scan.gram_counts())]
+    before = [s for s in steps if s < phase.step]
+    after = [s for s in steps if s >= phase.step]
+    tables = []
+    if before:
+        tables.append(
+            table(
+                f"phase one (steps {before[0]}-{before[-1]})", scan.gram_counts(last=phase.step - 1)
+            )
+        )
+    if after:
+        tables.append(
+            table(f"phase two (steps {after[0]}-{after[-1]})", scan.gram_counts(first=phase.step))
+        )
+    return tables
+
+
+def to_json(report: RunReport) -> dict[str, Any]:
+    """The run's findings for report.json (machine-readable twin of the HTML summary)."""
+    scan = report.rollouts
+    return {
+        "label": report.run.label,
+        "path": str(report.run.path),
+        "credit": report.run.config.get("credit"),
+        "hicra_alpha": report.run.config.get("hicra_alpha"),
+        **report.stats,
+        "phase": report.phase.to_dict(),
+        "rollouts": None
+        if scan is None
+        else {"total": scan.total, "shown": len(scan.samples), "outcomes": dict(scan.outcomes)},
+        "grams": [
+            {"title": t.title, "total": t.total, "top": [[g, c] for g, c in t.counts]}
+            for t in report.grams
+        ],
+        "warnings": report.warnings,
+    }

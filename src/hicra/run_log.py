@@ -1,0 +1,143 @@
+"""The run folder's logs: config.yaml, metrics.jsonl and rollouts.jsonl (see docs/run-format.md).
+
+Lines are appended with one flushed write per step, so a killed run loses at most a partial
+line. On resume the logs are cut back to the checkpoint's step first: the steps after it are
+trained again and logged again, never twice.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hicra.jsonl import append_jsonl, read_jsonl
+
+METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
+    "metrics.jsonl",
+    "rollouts.jsonl",
+    "config.yaml",
+    "summary.json",
+)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunLog:
+    """Appends to a run folder's JSONL logs; only the main process writes."""
+
+    def __init__(self, folder: str | os.PathLike[str], is_main: bool = True) -> None:
+        self.folder = Path(folder)
+        self.is_main = is_main
+        if is_main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.folder / METRICS_FILE
+
+    @property
+    def rollouts_path(self) -> Path:
+        return self.folder / ROLLOUTS_FILE
+
+    def has_logs(self) -> bool:
+        return self.metrics_path.exists() or self.rollouts_path.exists()
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        if self.is_main:
+            text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+            (self.folder / CONFIG_FILE).write_text(text, encoding="utf-8")
+
+    def log_metrics(self, step: int, logs: dict[str, Any]) -> None:
+        if self.is_main:
+            row = {"step": step, "time": round(time.time(), 3)}
+            row.update({k: _clean(v) for k, v in logs.items()})
+            append_jsonl(self.metrics_path, [row])
+
+    def log_rollouts(self, rows: list[dict[str, Any]]) -> None:
+        if self.is_main and rows:
+            append_jsonl(self.rollouts_path, rows)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        if self.is_main:
+            data = {k: _clean(v) for k, v in summary.items()}
+            (self.folder / SUMMARY_FILE).write_text(json.dumps(data, indent=1) + "\n")
+
+    def truncate_after(self, step: int) -> dict[str, int]:
+        """Drop log lines of steps after `step` (and a torn final line); return lines kept per file."""
+        kept = {}
+        if not self.is_main:
+            return kept
+        for path in (self.metrics_path, self.rollouts_path):
+            if not path.exists():
+                continue
+            rows = [
+                row
+                for _, row in read_jsonl(path, on_error="skip", allow_truncated_last_line=True)
+                if int(row.get("step", 0)) <= step
+            ]
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+            )
+            tmp.replace(path)
+            kept[path.name] = len(rows)
+        return kept
+
+    def set_aside(self) -> list[Path]:
+        """A fresh run in a folder with old logs keeps them, renamed, instead of appending to them."""
+        moved = []
+        if not self.is_main:
+            return moved
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for path in (self.metrics_path, self.rollouts_path):
+            if path.exists():
+                target = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+                path.replace(target)
+                moved.append(target)
+        return moved
+
+
+def checkpoints(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """(step, path) of every checkpoint-N folder in a run folder, oldest first."""
+    found = []
+    for path in Path(folder).glob("checkpoint-*"):
+        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if match and path.is_dir():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """transformers writes trainer_state.json last: a checkpoint without it was cut short."""
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def last_complete_checkpoint(
+    folder: str | os.PathLike[str], remove_incomplete: bool = False
+) -> Path | None:
+    """The newest checkpoint written to the end. With `remove_incomplete`, newer partial ones (a run
+    killed while saving) are deleted: they hold nothing resumable and a later save would land in
+    them, mixed with their stale files."""
+    for _, path in reversed(checkpoints(folder)):
+        if is_complete_checkpoint(path):
+            return path
+        if remove_incomplete:
+            print(f"hicra: removing incomplete {path} (the run was killed while saving it)")
+            shutil.rmtree(path, ignore_errors=True)
+    return None
