@@ -44,6 +44,8 @@ def main(model_dir: str, out: str) -> None:
         "sums": trainer.local_sums,
     }
     Path(out, f"rank{rank}.json").write_text(json.dumps(record))
+    trainer.accelerator.wait_for_everyone()  # then leave the gloo group together, cleanly
+    trainer.accelerator.end_training()
 
 
 if __name__ == "__main__":

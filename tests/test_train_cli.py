@@ -224,7 +224,7 @@ def test_the_cli_under_accelerate_with_two_processes(tiny_model_dir, math_file, 
     args = tiny_args(tiny_model_dir, math_file, out)
     args[args.index("--per-device-train-batch-size") + 1] = "4"
     result = subprocess.run(
-        [*launch, *args], capture_output=True, text=True, timeout=600, check=False
+        [*launch, *args], capture_output=True, text=True, timeout=240, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert metric_steps(out) == [1, 2]

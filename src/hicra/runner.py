@@ -328,4 +328,6 @@ def run(argv: list[str]) -> int:
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final))
         print(f"hicra train: run folder {config.output_dir} (final model in {final})")
+    trainer.accelerator.wait_for_everyone()  # several processes: leave the group together
+    trainer.accelerator.end_training()
     return 0
