@@ -233,3 +233,17 @@ def test_the_cli_under_accelerate_with_two_processes(tiny_model_dir, math_file, 
         "rng_state_0.pth",
         "rng_state_1.pth",
     }
+
+
+def test_train_help_lists_every_field(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--hicra_alpha",
+        "--alpha",
+        "--credit",
+        "--learning_rate",
+        "--dataset",
+        "--resume",
+    ):
+        assert flag in out

@@ -50,7 +50,7 @@ class HICRAConfig(GRPOConfig):
         default="hicra",
         metadata={
             "help": "Credit assignment: 'hicra' (planning tokens get A + alpha*|A|), 'grpo' (TRL's GRPO "
-            "unchanged), 'high_entropy' (the paper's ablation: HICRA's rule on the top-30%-entropy "
+            "unchanged), 'high_entropy' (the paper's ablation: HICRA's rule on the top-30%%-entropy "
             "tokens), 'hicra_entropy_length' (HICRA plus the heuristics reported from the official code).",
             "choices": list(CREDITS),
         },
@@ -76,7 +76,7 @@ class HICRAConfig(GRPOConfig):
     fork_quantile: float = field(
         default=0.7,
         metadata={
-            "help": "Entropy quantile above which a token counts as high-entropy (0.7: top 30%)."
+            "help": "Entropy quantile above which a token counts as high-entropy (0.7: top 30%%)."
         },
     )
     rollouts_per_step: int = field(
