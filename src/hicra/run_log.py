@@ -109,14 +109,16 @@ class RunLog:
         return moved
 
 
+def checkpoint_step(path: str | os.PathLike[str]) -> int | None:
+    """N of a checkpoint-N folder, None for any other name."""
+    match = re.fullmatch(r"checkpoint-(\d+)", Path(path).name)
+    return int(match.group(1)) if match else None
+
+
 def checkpoints(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:
     """(step, path) of every checkpoint-N folder in a run folder, oldest first."""
-    found = []
-    for path in Path(folder).glob("checkpoint-*"):
-        match = re.fullmatch(r"checkpoint-(\d+)", path.name)
-        if match and path.is_dir():
-            found.append((int(match.group(1)), path))
-    return sorted(found)
+    found = [(checkpoint_step(p), p) for p in Path(folder).glob("checkpoint-*") if p.is_dir()]
+    return sorted((step, path) for step, path in found if step is not None)
 
 
 def is_complete_checkpoint(path: Path) -> bool:

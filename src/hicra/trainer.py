@@ -30,7 +30,7 @@ from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.metrics import fork_overlap, semantic_entropy, token_entropy_by_class
 from hicra.reward_funcs import AccuracyReward, completion_text
-from hicra.run_log import RunLog, last_complete_checkpoint
+from hicra.run_log import RunLog, checkpoint_step, last_complete_checkpoint
 from hicra.tagging import PlanningTagger
 
 CREDITS = ("grpo", "hicra", "high_entropy", "hicra_entropy_length")
@@ -180,7 +180,9 @@ class HICRATrainer(GRPOTrainer):
                     f"nothing to resume: no complete checkpoint in {self.args.output_dir}"
                 )
         if checkpoint:
-            step = int(str(checkpoint).rstrip("/").rsplit("-", 1)[-1])
+            step = checkpoint_step(str(checkpoint).rstrip("/"))
+            if step is None:
+                raise HicraError(f"{checkpoint} is not a checkpoint-N folder of a run")
             self.run_log.truncate_after(step)
         elif self.run_log.has_logs():
             self.run_log.set_aside()
