@@ -19,8 +19,8 @@ import argparse
 import time
 from pathlib import Path
 
-from hicra.benchmarks import load_benchmark
-from hicra.generation import HFBackend, Request, SamplingSettings, encode_prompt
+from hicra.eval.registry import load_benchmark
+from hicra.eval.sampling import HFBackend, Request, SamplingSettings, encode_prompt
 from hicra.models import load_tokenizer, resolve_model_path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"

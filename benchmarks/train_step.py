@@ -23,9 +23,9 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
-from hicra.run_log import RunLog
+from hicra.run_folder import RunLog
 from hicra.tiny import build_tiny_model, punctuation_reward
-from hicra.trainer import HICRAConfig, HICRATrainer
+from hicra.train.trainer import HICRAConfig, HICRATrainer
 
 
 class StepLog(TrainerCallback):

@@ -4,7 +4,17 @@ import pytest
 import torch
 
 from hicra import grpo_advantages, hicra_advantages
-from hicra.advantages import hicra_entropy_length_advantages, high_entropy_advantages
+from hicra.advantages import (
+    CREDITS,
+    CreditBatch,
+    assign_credit,
+    get_credit,
+    hicra_entropy_length_advantages,
+    high_entropy_advantages,
+    register_credit,
+    response_entropy_thresholds,
+)
+from hicra.errors import HicraError
 
 
 def close(actual: torch.Tensor, expected: list) -> bool:
@@ -84,15 +94,113 @@ def test_high_entropy_variant_uses_batch_top_30_percent():
     assert close(out, [[1, 1, 1, 1], [-1, -1, -0.8, -0.8]])
 
 
-def test_entropy_length_variant_hand_computed():
-    adv = torch.tensor([1.0, -1.0, 0.5, -0.5])
-    planning = torch.tensor([[0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]).bool()
-    ent = torch.tensor([[0.1, 0.9, 0.5, 0.8], [0.3, 0.2, 0, 0], [0.9, 0.9, 0, 0], [0.1, 0.2, 0, 0]])
-    real = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0]])
-    correct = torch.tensor([True, False, False, False])
-    out = hicra_entropy_length_advantages(adv, planning, ent, real, correct, group_size=2)
-    # row 0: correct and longer (4 > 3): planning idx 2 -> 1.2; top-30% entropy (0.9) idx 1 -> 1.2
-    # row 1: plain HICRA on its planning token; group 2 has no correct response: plain GRPO
-    assert close(
-        out, [[1, 1.2, 1.2, 1], [-0.8, -1, -1, -1], [0.5, 0.5, 0.5, 0.5], [-0.5, -0.5, -0.5, -0.5]]
+def test_high_entropy_variant_takes_a_given_global_threshold():
+    ent = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
+    real = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    # a threshold taken over a larger (global) batch: only the 8 is at or above 7.5
+    out = high_entropy_advantages(torch.tensor([1.0, -1.0]), ent, real, 0.2, threshold=7.5)
+    assert close(out, [[1, 1, 1, 1], [-1, -1, -1, -0.8]])
+    batch = CreditBatch(
+        torch.tensor([1.0, -1.0]),
+        torch.zeros(2, 4, dtype=torch.bool),
+        real.bool(),
+        group_size=2,
+        entropies=ent,
+        entropy_threshold=7.5,
     )
+    assert close(assign_credit("high_entropy", batch), [[1, 1, 1, 1], [-1, -1, -1, -0.8]])
+
+
+def test_response_thresholds_follow_the_transcription():
+    ent = torch.tensor([[0.1, 0.9, 0.5, 0.8], [0.3, 0.2, 7.0, 7.0], [0.0, 0.0, 0.0, 0.0]])
+    real = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]])
+    # sorted [0.1, 0.5, 0.8, 0.9], index int(0.7 * 4) = 2 -> 0.8; [0.2, 0.3], index 1 -> 0.3
+    thresholds = response_entropy_thresholds(ent, real, 0.7)
+    assert thresholds[:2, 0].tolist() == pytest.approx([0.8, 0.3])
+    assert thresholds[2, 0] == float("inf")
+
+
+ADV = torch.tensor([1.0, -1.0, 0.5, -0.5, 0.0, 0.0])
+PLANNING = torch.tensor(
+    [[0, 0, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
+).bool()
+ENT = torch.tensor(
+    [
+        [0.1, 0.9, 0.5, 0.8],
+        [0.3, 0.2, 0, 0],
+        [0.9, 0.1, 0, 0],
+        [0.1, 0.2, 0, 0],
+        [0.5, 0.1, 0.9, 0],
+        [0.1, 0.2, 0, 0],
+    ]
+)
+REAL = torch.tensor(
+    [[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0]]
+)
+
+
+def test_entropy_length_variant_hand_computed():
+    out = hicra_entropy_length_advantages(ADV, PLANNING, ENT, REAL, group_size=2, alpha=0.2)
+    expected = [
+        # A > 0 and longer than its group's mean (4 > 3): planning idx 2 and the token above the
+        # response's threshold (0.9 > 0.8) both get A * (1 + 0.2)
+        [1, 1.2, 1.2, 1],
+        # A < 0: its planning token gets A * (1 - 0.2); its high-entropy tokens nothing
+        [-0.8, -1, -1, -1],
+        # A > 0 but not longer than the mean (2 = 2): only the planning token, 0.5 * 1.2
+        [0.6, 0.5, 0.5, 0.5],
+        [-0.5, -0.5, -0.5, -0.5],
+        # no response with A > 0 in the group: untouched (with centred advantages, A = 0)
+        [0, 0, 0, 0],
+        [0, 0, 0, 0],
+    ]
+    assert close(out, expected)
+
+
+def test_entropy_length_correct_response_with_negative_advantage_is_not_amplified():
+    """A correct but unboxed answer can have A < 0 (no format reward): the official code keys on
+    A > 0, so its high-entropy tokens keep A (-0.7, not -0.84) and planning tokens get A(1 - alpha)."""
+    adv = torch.tensor([-0.7, 0.7])
+    ent = torch.tensor([[0.1, 0.2, 0.3, 0.9], [0.5, 0.5, 0.0, 0.0]])
+    real = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    planning = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0]]).bool()
+    out = hicra_entropy_length_advantages(adv, planning, ent, real, group_size=2, alpha=0.2)
+    assert close(out[0], [-0.56, -0.7, -0.7, -0.7])
+
+
+def test_entropy_length_needs_whole_groups_and_sequence_advantages():
+    with pytest.raises(ValueError, match="groups of 4"):
+        hicra_entropy_length_advantages(ADV, PLANNING, ENT, REAL, group_size=4)
+    with pytest.raises(ValueError, match=r"\(B,\)"):
+        hicra_entropy_length_advantages(ADV[:, None].expand(6, 4), PLANNING, ENT, REAL, 2)
+
+
+def test_registry_lists_every_credit_with_its_needs():
+    assert list(CREDITS) == ["grpo", "hicra", "high_entropy", "hicra_entropy_length"]
+    assert not get_credit("grpo").token_level and get_credit("hicra").token_level
+    assert get_credit("hicra").needs == frozenset()
+    assert get_credit("high_entropy").needs == {"entropies"}
+    assert get_credit("hicra_entropy_length").needs == {"entropies", "whole_groups"}
+    assert all(c.description for c in CREDITS.values())
+
+
+def test_registry_dispatch_is_the_pure_functions():
+    batch = CreditBatch(ADV, PLANNING, REAL.bool(), group_size=2, alpha=0.2, entropies=ENT)
+    assert assign_credit("grpo", batch) is ADV  # bitwise TRL: the tensor itself
+    assert torch.equal(assign_credit("hicra", batch), hicra_advantages(ADV, PLANNING, 0.2))
+    assert torch.equal(
+        assign_credit("hicra_entropy_length", batch),
+        hicra_entropy_length_advantages(ADV, PLANNING, ENT, REAL, 2, 0.2),
+    )
+
+
+def test_registry_errors():
+    with pytest.raises(HicraError, match="unknown credit 'hicr'; choose from grpo, hicra"):
+        get_credit("hicr")
+    batch = CreditBatch(ADV, PLANNING, REAL.bool(), group_size=2)
+    with pytest.raises(ValueError, match="needs the token entropies"):
+        assign_credit("high_entropy", batch)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_credit("hicra", description="again")(lambda b: b.advantages)
+    with pytest.raises(ValueError, match="unknown needs"):
+        register_credit("x", description="x", needs=("gold",))

@@ -58,3 +58,33 @@ def test_planning_metrics_are_token_weighted_across_processes(two_process_run):
         ) / 2
         differs |= abs(mean_of_means - n_plan / n_all) > 1e-9
     assert differs, "the two processes never differed: the test could not tell the two means apart"
+
+
+def test_high_entropy_thresholds_are_taken_over_both_processes(two_process_run):
+    """The top-30% threshold (credit and fork metrics) is the quantile over the whole batch of
+    both processes, so splitting one global batch over 1 or 2 processes cannot change it."""
+    import torch
+
+    ranks, metrics = two_process_run
+    gathers = [r["gathers"] for r in ranks]
+    assert len(gathers[0]) == len(gathers[1]) > 0
+    for mine, theirs in zip(*gathers, strict=True):
+        assert mine["kind"] == theirs["kind"]
+        union = mine["local"] + theirs["local"]  # rank order: rank 0, then rank 1
+        assert mine["all"] == pytest.approx(union) and theirs["all"] == pytest.approx(union)
+        assert len(mine["local"]) > 0 and len(theirs["local"]) > 0
+    credit = [g for g in gathers[0] if g["kind"] == "credit_entropies"]
+    quantiles = [q for q in ranks[0]["quantiles"] if q["kind"] == "credit_entropies"]
+    assert len(credit) == len(quantiles) == 3  # one generation per step
+    for g, q, other in zip(credit, quantiles, ranks[1]["quantiles"], strict=True):
+        expected = float(torch.quantile(torch.tensor(g["all"]), 0.7))
+        assert q["result"] == pytest.approx(expected) and other["result"] == pytest.approx(expected)
+        local_only = float(torch.quantile(torch.tensor(g["local"]), 0.7))
+        assert local_only != pytest.approx(expected)  # a per-process threshold would differ
+    fork = [g for g in gathers[0] if g["kind"].startswith("fork_")]
+    for step, row in enumerate(metrics):
+        values = torch.tensor(fork[2 * step]["all"])
+        planning = torch.tensor(fork[2 * step + 1]["all"]).bool()
+        high = values >= torch.quantile(values, 0.7)
+        share = float((high & planning).sum() / planning.sum())
+        assert row["hicra/fork/planning_high_entropy_share"] == pytest.approx(share)

@@ -21,7 +21,8 @@ def _words(text: str) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.skipif(not MATH_DATA.is_dir(), reason="../shared/data/math not present")
 def test_smollm2_on_20_gsm8k_problems(tmp_path, capsys):
-    from hicra.benchmarks import BOXED_INSTRUCTION, load_benchmark
+    from hicra.eval.registry import load_benchmark
+    from hicra.prompts import BOXED_INSTRUCTION
 
     out = tmp_path / "eval"
     argv = [

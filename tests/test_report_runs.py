@@ -166,3 +166,27 @@ def test_a_live_run_reports_what_is_there(tmp_path, capsys):
     assert "skipped unreadable lines: 1 invalid JSON (line 45)" in capsys.readouterr().err
     data = json.loads((run / "report" / "report.json").read_text())
     assert data["runs"][0]["last_step"] == 45 and data["runs"][0]["final_accuracy"] == 0.5
+
+
+def test_summary_accuracy_is_a_window_mean_with_its_completions(tmp_path):
+    """One prompt group a step swings between 0 and 1: the headline is the mean over the last 10%
+    of steps and over the run, with the completions behind each, never the last or best step."""
+    run = tmp_path / "swing"
+    run.mkdir()
+    rows = [
+        {"step": s, "reward": 1.0, "hicra/accuracy": 1.0 if s % 2 else 0.0, "hicra/completions": 8}
+        for s in range(1, 21)
+    ]
+    rows[-1]["hicra/accuracy"] = 1.0  # the last step alone would say 100%
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["report", str(run)]) == 0
+    entry = json.loads((run / "report" / "report.json").read_text())["runs"][0]
+    assert entry["final_accuracy"] == pytest.approx((1.0 + 1.0) / 2)  # steps 19 and 20
+    assert entry["final_accuracy_steps"] == [19, 20]
+    assert entry["final_accuracy_completions"] == 16
+    assert entry["mean_accuracy"] == pytest.approx(11 / 20)
+    assert entry["mean_accuracy_completions"] == 160
+    assert "best_accuracy" not in entry
+    html = (run / "report" / "report.html").read_text()
+    assert "55.0% <span class='muted'>(n=160)</span>" in html
+    assert "(steps 19–20, n=16)" in html

@@ -15,11 +15,11 @@ _PUBLIC = {
     "HicraError": "hicra.errors",
     "PlanningTagger": "hicra.tagging",
     "StrategicGrams": "hicra.grams",
-    "fork_overlap": "hicra.metrics",
+    "fork_overlap": "hicra.hierarchy",
     "grpo_advantages": "hicra.advantages",
     "hicra_advantages": "hicra.advantages",
-    "semantic_entropy": "hicra.metrics",
-    "token_entropy_by_class": "hicra.metrics",
+    "semantic_entropy": "hicra.hierarchy",
+    "token_entropy_by_class": "hicra.hierarchy",
 }
 __all__ = [
     "HicraError",
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from hicra.advantages import grpo_advantages, hicra_advantages
     from hicra.errors import HicraError
     from hicra.grams import StrategicGrams
-    from hicra.metrics import fork_overlap, semantic_entropy, token_entropy_by_class
+    from hicra.hierarchy import fork_overlap, semantic_entropy, token_entropy_by_class
     from hicra.tagging import PlanningTagger
 
 

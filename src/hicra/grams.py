@@ -139,7 +139,7 @@ class StrategicGrams:
             raise GramsError(
                 f"unknown strategic-gram preset {name!r}; presets: {', '.join(PRESETS)}"
             )
-        ref = resources.files("hicra").joinpath(f"data/{name}.json")
+        ref = resources.files("hicra").joinpath(f"assets/{name}.json")
         with resources.as_file(ref) as path:
             return cls.load(path)
 

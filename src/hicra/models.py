@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hicra.errors import HicraError
-from hicra.run_log import last_complete_checkpoint
+from hicra.run_folder import last_complete_checkpoint
 
 
 class ModelError(HicraError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import ahocorasick
 import numpy as np
@@ -59,6 +59,32 @@ def lowercase_bytes(data: bytes) -> bytes:
         if len(encoded) == len(data):
             return encoded
     return data.lower()
+
+
+Counting = Literal["longest", "all"]
+COUNTINGS = ("longest", "all")
+
+
+def select_matches(
+    matches: list[tuple[int, int, int]], counting: Counting = "longest"
+) -> list[tuple[int, int, int]]:
+    """The matches that count as occurrences: all of them, or leftmost-longest non-overlapping.
+
+    "longest" counts a phrase once: in "but wait, let me verify" the matches "but", "but wait",
+    "wait", "let me" and "let me verify" become "but wait" and "let me verify". `matches` are
+    (start, end, gram index) sorted by (start, end), as `GramMatcher.find` returns them.
+    """
+    if counting == "all":
+        return matches
+    if counting != "longest":
+        raise ValueError(f"counting must be 'longest' or 'all', got {counting!r}")
+    chosen: list[tuple[int, int, int]] = []
+    covered = 0
+    for start, end, index in sorted(matches, key=lambda m: (m[0], -m[1])):
+        if start >= covered:
+            chosen.append((start, end, index))
+            covered = end
+    return chosen
 
 
 class GramMatcher:
@@ -123,10 +149,12 @@ class GramMatcher:
             for b, (_, _, i) in zip(bounds, matches, strict=True)
         ]
 
-    def count(self, text: str) -> dict[str, int]:
-        """How often each gram occurs in `text` (overlapping occurrences all count)."""
+    def count(self, text: str, counting: Counting = "longest") -> dict[str, int]:
+        """How often each gram occurs in `text`: each phrase once ("longest"), or every match."""
         counts: dict[str, int] = {}
-        for _, _, index in self.find(lowercase_bytes(text.encode("utf-8"))):
+        for _, _, index in select_matches(
+            self.find(lowercase_bytes(text.encode("utf-8"))), counting
+        ):
             gram = self.grams.grams[index]
             counts[gram] = counts.get(gram, 0) + 1
         return counts
@@ -263,13 +291,15 @@ class PlanningTagger:
         attention_mask: Any = None,
         *,
         gram_counts: Counter[str] | None = None,
+        counting: Counting = "longest",
         strict: bool = True,
     ) -> torch.Tensor:
         """Bool tensor (B, T): True where a token overlaps a gram span. Padding is never planning.
 
         `token_ids` is a (B, T) or (T,) tensor/array, or a list of (possibly ragged) id lists;
         ragged rows are right-padded with False. `attention_mask` (same shape) marks real tokens.
-        A `gram_counts` Counter, when given, is updated with every gram occurrence found.
+        A `gram_counts` Counter, when given, is updated with the gram occurrences found, counted as
+        `counting` says (`select_matches`); the mask itself always uses every match.
         An id outside the tokenizer's vocabulary is an error, or with `strict=False` a token with no
         text (models with padded embedding matrices can sample such ids).
         """
@@ -283,7 +313,7 @@ class PlanningTagger:
         out = np.zeros((len(rows), width), dtype=bool)
         for b, row in enumerate(rows):
             keep = masks[b].astype(bool) if masks is not None else None
-            out[b, : len(row)] = self._row_mask(row, keep, gram_counts, strict)
+            out[b, : len(row)] = self._row_mask(row, keep, gram_counts, strict, counting)
         return torch.from_numpy(out)
 
     def _row_mask(
@@ -292,6 +322,7 @@ class PlanningTagger:
         keep: np.ndarray | None,
         gram_counts: Counter[str] | None = None,
         strict: bool = True,
+        counting: Counting = "longest",
     ) -> np.ndarray:
         table, lengths = self._table, self._lengths
         if row.size and (row.min() < 0 or row.max() >= len(table)):
@@ -306,7 +337,8 @@ class PlanningTagger:
         data = b"".join(map(table.__getitem__, ids.tolist()))
         matches = self.matcher.find(lowercase_bytes(data))
         if gram_counts is not None:
-            gram_counts.update(self.grams.grams[index] for _, _, index in matches)
+            chosen = select_matches(matches, counting)
+            gram_counts.update(self.grams.grams[index] for _, _, index in chosen)
         token_mask = np.zeros(len(ids), dtype=bool)
         if matches:
             token_lengths = lengths[ids]

@@ -45,7 +45,7 @@ def punctuation_grams():
 
 def smoke_config(output_dir: str | Path, **overrides: object):
     """An HICRAConfig for a few fast CPU steps on the tiny model (tests, benchmarks, examples)."""
-    from hicra.trainer import HICRAConfig
+    from hicra.train.trainer import HICRAConfig
 
     settings: dict = {
         "output_dir": str(output_dir),
@@ -88,9 +88,19 @@ def build_tiny_tokenizer(vocab_size: int = 600, corpus: list[str] | None = None)
 
 
 def build_tiny_model(
-    folder: str | Path, hidden_size: int = 64, layers: int = 2, seed: int = 0
+    folder: str | Path,
+    hidden_size: int = 64,
+    layers: int = 2,
+    seed: int = 0,
+    eos_scale: float = 1.0,
 ) -> Path:
-    """Write a tiny random Qwen2 chat model and its tokenizer to `folder`; return the folder."""
+    """Write a tiny random Qwen2 chat model and its tokenizer to `folder`; return the folder.
+
+    `eos_scale` > 1 scales the end-of-sequence embedding (tied to the output layer), so that the
+    random model stops early now and then: completions of varied length (at 40, about half of
+    12-token completions end early when sampled at temperature 1), for tests of length-dependent
+    credit.
+    """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, Qwen2Config
 
@@ -111,6 +121,9 @@ def build_tiny_model(
     )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    if eos_scale != 1.0:
+        with torch.no_grad():
+            model.get_input_embeddings().weight[tokenizer.eos_token_id] *= eos_scale
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )

@@ -10,10 +10,10 @@ from hicra.errors import HicraError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from hicra.benchmarks import BENCHMARKS, PAPER_BENCHMARKS
-    from hicra.checkers import CHECKERS
-    from hicra.evaluation import DEFAULT_MAX_NEW_TOKENS
-    from hicra.generation import BACKENDS
+    from hicra.eval.checkers import CHECKERS
+    from hicra.eval.registry import BENCHMARKS, PAPER_BENCHMARKS
+    from hicra.eval.runner import DEFAULT_MAX_NEW_TOKENS
+    from hicra.eval.sampling import BACKENDS
 
     parser = subparsers.add_parser(
         "eval",
@@ -95,15 +95,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.compare:
-        from hicra.eval_results import compare_table, load_results
+        from hicra.eval.results import compare_table, load_results
 
         a, b = (load_results(path) for path in args.compare)
         print(compare_table(a, b, args.compare[0], args.compare[1]), end="")
         return 0
     if not args.model:
         raise HicraError("give --model MODEL (or --compare A B)")
-    from hicra.eval_results import markdown_table
-    from hicra.evaluation import EvalConfig, default_output_dir, evaluate
+    from hicra.eval.results import markdown_table
+    from hicra.eval.runner import EvalConfig, default_output_dir, evaluate
 
     config = EvalConfig(
         model=args.model,

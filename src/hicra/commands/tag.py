@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def sample_trace() -> str:
-    return resources.files("hicra").joinpath("data/sample_trace.txt").read_text("utf-8")
+    return resources.files("hicra").joinpath("assets/sample_trace.txt").read_text("utf-8")
 
 
 def _read_text(args: argparse.Namespace) -> str:

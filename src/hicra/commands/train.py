@@ -18,6 +18,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from hicra.runner import run as run_training
+    from hicra.train.runner import run as run_training
 
     return run_training(argv)

@@ -17,12 +17,13 @@ from typing import Any
 
 from hicra.errors import HicraError
 from hicra.jsonl import DEFAULT_MAX_LINE_BYTES, ReadStats, read_jsonl
+from hicra.run_folder import RolloutField
 
 # Tried in this order when --field is not given: a rollout's completion before its gold `answer`,
 # a dataset's `solution` before its `answer` (MATH has both in some copies; GSM8K only `answer`).
-TEXT_FIELDS = ("completion", "response", "output", "text", "solution", "answer")
+TEXT_FIELDS = (RolloutField.COMPLETION, "response", "output", "text", "solution", "answer")
 # An explicit outcome beats a numeric reward: rollouts carry both.
-REWARD_FIELDS = ("correct", "reward")
+REWARD_FIELDS = (RolloutField.CORRECT, RolloutField.REWARD)
 NO_FIELD = "none"
 PARQUET_BATCH_ROWS = 1024
 

@@ -6,25 +6,40 @@ plots, the phase detection and the summary table cannot disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from hicra.report.runs import Run
+from hicra.run_folder import Metric
 
-EXECUTION_ENTROPY = "hicra/execution_entropy"
-PLANNING_ENTROPY = "hicra/planning_entropy"
-SEMANTIC_ENTROPY = "hicra/semantic_entropy"
-PLANNING_RATIO = "hicra/planning_ratio"
-ACCURACY = "hicra/accuracy"
-EVAL_ACCURACY = "eval/accuracy"
-EVAL_ACCURACY_KEYS = (EVAL_ACCURACY, "eval/hicra/accuracy")  # TRL prefixes every eval key
-REWARD = "reward"
-LENGTH = "completions/mean_length"
-FORK_PLANNING_HIGH = "hicra/fork/planning_high_entropy_share"
-FORK_HIGH_PLANNING = "hicra/fork/high_entropy_planning_share"
+EXECUTION_ENTROPY = Metric.EXECUTION_ENTROPY
+PLANNING_ENTROPY = Metric.PLANNING_ENTROPY
+SEMANTIC_ENTROPY = Metric.SEMANTIC_ENTROPY
+PLANNING_RATIO = Metric.PLANNING_RATIO
+ACCURACY = Metric.ACCURACY
+EVAL_ACCURACY = Metric.EVAL_ACCURACY
+EVAL_ACCURACY_KEYS = (EVAL_ACCURACY, Metric.EVAL_HICRA_ACCURACY)
+REWARD = Metric.REWARD
+LENGTH = Metric.LENGTH
+FORK_PLANNING_HIGH = Metric.FORK_PLANNING_HIGH
+FORK_HIGH_PLANNING = Metric.FORK_HIGH_PLANNING
+COMPLETIONS = Metric.COMPLETIONS
 
 HIERARCHY_KEYS = (EXECUTION_ENTROPY, PLANNING_ENTROPY, SEMANTIC_ENTROPY, PLANNING_RATIO)
+
+
+FINAL_FRACTION = 0.1  # "final" accuracy: the mean over the last 10% of logged steps
+
+
+def final_window(points: int, fraction: float = FINAL_FRACTION) -> int:
+    """How many of the last logged points make up "final" values: 10% of them, at least one.
+
+    One step is one prompt group in the default run: its accuracy swings from 0 to 1, so a final
+    value is a mean over a window, never the last step alone.
+    """
+    return max(1, math.ceil(fraction * points)) if points > 0 else 0
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,19 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def _accuracy_cell(stats: dict, key: str) -> str:
+    """The value, and what it rests on: the steps and the number of completions scored."""
     value = stats.get(key)
     if value is None:
         return "–"
     shown = f"{value:.3g}" if stats.get("accuracy_source") == "reward" else _pct(value)
-    if key == "best_accuracy":
-        shown += f" <span class='muted'>(step {stats['best_accuracy_step']})</span>"
+    notes = []
+    if key == "final_accuracy" and stats.get("final_accuracy_steps"):
+        first, last = stats["final_accuracy_steps"]
+        notes.append(f"steps {first}–{last}" if first != last else f"step {last}")
+    if (n := stats.get(f"{key}_completions")) is not None:
+        notes.append(f"n={n:,}")
+    if notes:
+        shown += f" <span class='muted'>({', '.join(notes)})</span>"
     return shown
 
 
@@ -70,7 +77,7 @@ def summary_table(reports: list[RunReport]) -> str:
             f"<td><b>{_e(r.run.label)}</b><br><span class='muted'>{_e(r.run.path)}</span></td>"
             f"<td class='num'>{s['points']} <span class='muted'>({s['first_step']}–{s['last_step']})</span></td>"
             f"<td class='num'>{_accuracy_cell(s, 'final_accuracy')}{reward_note}</td>"
-            f"<td class='num'>{_accuracy_cell(s, 'best_accuracy')}</td>"
+            f"<td class='num'>{_accuracy_cell(s, 'mean_accuracy')}</td>"
             f"<td class='num'>{eval_cell}</td>"
             f"<td>{phase_cell}</td>"
             f"<td class='num'>{ratio}</td>"
@@ -78,7 +85,8 @@ def summary_table(reports: list[RunReport]) -> str:
             "</tr>"
         )
     head = (
-        "<tr><th>run</th><th>logged steps (range)</th><th>final accuracy</th><th>best accuracy</th>"
+        "<tr><th>run</th><th>logged steps (range)</th><th>final accuracy (last 10% of steps)</th>"
+        "<th>mean accuracy (whole run)</th>"
         "<th>final validation accuracy</th><th>phase two starts</th>"
         "<th>planning-token ratio (first → last)</th><th>rollouts shown</th></tr>"
     )

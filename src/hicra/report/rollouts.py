@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hicra.jsonl import ReadStats, read_jsonl
+from hicra.run_folder import RolloutField as F
 
 MAX_DISPLAY_CHARS = 20_000  # a longer completion is cut in the browser (and says so)
 
@@ -138,14 +139,14 @@ def _number(value: Any) -> float | None:
 
 
 def _step_of(row: dict[str, Any]) -> int | None:
-    step = row.get("step")
+    step = row.get(F.STEP)
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
         return None
     return int(step)
 
 
 def _outcome(row: dict[str, Any]) -> str:
-    correct = row.get("correct")
+    correct = row.get(F.CORRECT)
     return "correct" if correct is True else "incorrect" if correct is False else "unknown"
 
 
@@ -194,10 +195,10 @@ def scan_rollouts(path: Path, max_samples: int) -> RolloutScan:
         outcome = _outcome(row)
         scan.outcomes[outcome] += 1
         index.setdefault(step, []).append((number, outcome))
-        spans = row.get("planning_spans")
+        spans = row.get(F.PLANNING_SPANS)
         if isinstance(spans, list):
             scan.with_spans += 1
-            completion = row.get("completion") if isinstance(row.get("completion"), str) else ""
+            completion = row.get(F.COMPLETION) if isinstance(row.get(F.COMPLETION), str) else ""
             counts = scan.grams_per_step.setdefault(step, Counter())
             counts.update(g for g in (_gram_of(s, completion) for s in spans) if g)
     bad = {k: v for k, v in stats.skipped.items() if k != "truncated last line"}
@@ -221,21 +222,21 @@ def _read_samples(path: Path, wanted: set[int], last_line: int):
             break
         if number not in wanted:
             continue
-        completion = row.get("completion")
+        completion = row.get(F.COMPLETION)
         completion = completion if isinstance(completion, str) else ""
-        length, planning = _number(row.get("length")), _number(row.get("planning_tokens"))
-        correct = row.get("correct")
+        length, planning = _number(row.get(F.LENGTH)), _number(row.get(F.PLANNING_TOKENS))
+        correct = row.get(F.CORRECT)
         yield Rollout(
             line=number,
             step=_step_of(row) or 0,
-            group=row.get("group"),
-            prompt=row.get("prompt") if isinstance(row.get("prompt"), str) else "",
+            group=row.get(F.GROUP),
+            prompt=row.get(F.PROMPT) if isinstance(row.get(F.PROMPT), str) else "",
             completion=completion,
-            answer="" if row.get("answer") is None else str(row.get("answer")),
-            reward=_number(row.get("reward")),
+            answer="" if row.get(F.ANSWER) is None else str(row.get(F.ANSWER)),
+            reward=_number(row.get(F.REWARD)),
             correct=correct if isinstance(correct, bool) else None,
-            advantage=_number(row.get("advantage")),
+            advantage=_number(row.get(F.ADVANTAGE)),
             length=None if length is None else int(length),
             planning_tokens=None if planning is None else int(planning),
-            spans=merge_spans(row.get("planning_spans"), len(completion)),
+            spans=merge_spans(row.get(F.PLANNING_SPANS), len(completion)),
         )

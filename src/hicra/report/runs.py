@@ -17,7 +17,7 @@ import yaml
 
 from hicra.errors import HicraError
 from hicra.jsonl import ReadStats, read_jsonl
-from hicra.run_log import CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE
+from hicra.run_folder import CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE
 
 
 class RunError(HicraError):

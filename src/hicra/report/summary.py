@@ -51,7 +51,11 @@ def _last_finite(values: np.ndarray) -> float | None:
 
 
 def run_stats(run: Run, window: int) -> dict[str, Any]:
-    """Steps, final and best accuracy, planning ratio (first and last smoothed values)."""
+    """Steps, final and whole-run accuracy with the completions behind them, planning ratio.
+
+    "Final" accuracy is the mean over the last 10% of logged steps (`curves.final_window`), never
+    one step; the best single step is not reported (the maximum of noisy steps flatters).
+    """
     stats: dict[str, Any] = {
         "points": len(run.steps),
         "first_step": int(run.steps[0]),
@@ -60,11 +64,17 @@ def run_stats(run: Run, window: int) -> dict[str, Any]:
     acc = curves.accuracy(run)
     if acc is not None:
         finite = np.isfinite(acc.values)
-        best = int(np.nanargmax(np.where(finite, acc.values, -np.inf)))
+        values, steps = acc.values[finite], run.steps[finite]
+        tail = curves.final_window(len(values))
         stats["accuracy_source"] = "reward" if acc.note else curves.ACCURACY
-        stats["final_accuracy"] = _last_finite(acc.values)
-        stats["best_accuracy"] = float(acc.values[best])
-        stats["best_accuracy_step"] = int(run.steps[best])
+        stats["final_accuracy"] = float(np.mean(values[-tail:]))
+        stats["final_accuracy_steps"] = [int(steps[-tail]), int(steps[-1])]
+        stats["mean_accuracy"] = float(np.mean(values))
+        completions = run.series(curves.COMPLETIONS)
+        if completions is not None and not acc.note:
+            behind = np.nan_to_num(completions[finite])
+            stats["final_accuracy_completions"] = int(behind[-tail:].sum())
+            stats["mean_accuracy_completions"] = int(behind.sum())
     if (ev := curves.eval_accuracy(run)) is not None:
         stats["final_eval_accuracy"] = _last_finite(ev.values)
     if (ratio := run.series(curves.PLANNING_RATIO)) is not None:

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hicra.benchmarks import BENCHMARKS, Benchmark, Problem
 from hicra.errors import HicraError
-from hicra.eval_metrics import avg_at_k, k_values, mean_majority, mean_pass_at_k
+from hicra.eval.passk import avg_at_k, k_values, mean_majority, mean_pass_at_k
+from hicra.eval.registry import BENCHMARKS, Benchmark, Problem
 
 RESULTS_FILE = "results.json"
 MARKDOWN_FILE = "results.md"

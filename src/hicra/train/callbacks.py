@@ -7,7 +7,7 @@ import math
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from hicra.run_log import RunLog
+from hicra.run_folder import Metric, RunLog
 
 
 class MetricsCallback(TrainerCallback):
@@ -30,12 +30,12 @@ class MetricsCallback(TrainerCallback):
 
 
 SUMMARY_KEYS = (
-    ("reward", "reward"),
-    ("hicra/accuracy", "acc"),
-    ("hicra/planning_ratio", "plan"),
-    ("hicra/execution_entropy", "H_exec"),
-    ("hicra/semantic_entropy", "H_sem"),
-    ("completions/mean_length", "len"),
+    (Metric.REWARD, "reward"),
+    (Metric.ACCURACY, "acc"),
+    (Metric.PLANNING_RATIO, "plan"),
+    (Metric.EXECUTION_ENTROPY, "H_exec"),
+    (Metric.SEMANTIC_ENTROPY, "H_sem"),
+    (Metric.LENGTH, "len"),
 )
 
 

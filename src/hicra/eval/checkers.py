@@ -4,7 +4,7 @@
   after light LaTeX normalization (numbers compared by value). No sympy, no worker processes.
 - `math-verify` (default): the training reward's checker. An explicit final answer (boxed, else an
   anchored "answer:" line, else "#### x") is compared symbolically by math-verify in worker
-  processes with a hard per-check deadline (`hicra.rewards.MathVerifier`).
+  processes with a hard per-check deadline (`hicra.answers.MathVerifier`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from hicra.answers import MAX_ANSWER_CHARS, MathVerifier, Verdict, last_boxed, strict_equal
 from hicra.errors import HicraError
-from hicra.rewards import MAX_ANSWER_CHARS, MathVerifier, Verdict, last_boxed, strict_equal
 
 CHECKERS = ("math-verify", "strict-boxed")
 

@@ -9,19 +9,22 @@ field names it accepts, first match wins, and says how to turn that field into a
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hicra.answers import (
+    GoldMissing,
+    gold_after_hashes,
+    gold_boxed,
+    gold_list,
+    gold_number,
+    gold_plain,
+)
 from hicra.errors import HicraError
 from hicra.jsonl import JsonlError, read_jsonl
-from hicra.rewards import last_boxed, strip_thousands
-
-# The one instruction shared by evaluation prompts and training prompts.
-BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
 class BenchmarkError(HicraError):
@@ -36,60 +39,6 @@ class Problem:
     id: str
     question: str
     gold: str
-
-
-class GoldMissing(Exception):
-    """A field exists but holds no usable answer (e.g. a solution without \\boxed{})."""
-
-
-def gold_plain(value: Any) -> str:
-    """A plain answer field: strings as they are, floats like AMC's 27.0 as "27"."""
-    if isinstance(value, bool) or value is None:
-        raise GoldMissing("not an answer")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise GoldMissing("not a finite number")
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if not isinstance(value, str):
-        raise GoldMissing(f"expected text or a number, got {type(value).__name__}")
-    text = value.strip()
-    if not text:
-        raise GoldMissing("empty")
-    return text
-
-
-def gold_after_hashes(value: Any) -> str:
-    """GSM8K: the worked solution ends in a line `#### n`."""
-    text = gold_plain(value)
-    if "####" not in text:
-        raise GoldMissing("no '#### answer' line")
-    return strip_thousands(gold_plain(text.rsplit("####", 1)[1]))
-
-
-def gold_boxed(value: Any) -> str:
-    """MATH and Minerva: the gold is the last \\boxed{} of the reference solution."""
-    answer = last_boxed(gold_plain(value))
-    if not answer:
-        raise GoldMissing("no \\boxed{} answer")
-    return answer
-
-
-def gold_list(value: Any) -> str:
-    """OlympiadBench: `final_answer` is a list of strings (often "$...$"); several are joined."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise GoldMissing("expected a non-empty list of answers")
-    parts = [gold_plain(part).replace("$", "").strip() for part in value]
-    if not all(parts):
-        raise GoldMissing("an empty answer in the list")
-    return ", ".join(parts)
-
-
-def gold_number(value: Any) -> str:
-    return strip_thousands(gold_plain(value))
 
 
 GoldParser = Callable[[Any], str]
@@ -218,14 +167,6 @@ def parse_benchmarks(spec: str | Iterable[str]) -> list[Benchmark]:
     if not chosen:
         raise BenchmarkError("no benchmark given; known: " + ", ".join(BENCHMARKS))
     return list(chosen.values())
-
-
-def user_prompt(question: str, instruction: str = BOXED_INSTRUCTION) -> str:
-    """The user turn for a question: the question, a blank line, then the instruction (if any).
-
-    Training prompts (`hicra.data.PromptStyle`) use the same function, so both see the same text.
-    """
-    return f"{question.strip()}\n\n{instruction}" if instruction else question.strip()
 
 
 # --------------------------------------------------------------------------- rows -> problems

@@ -1,8 +1,9 @@
 """Reward functions in TRL's calling convention, for math answers and reasoning-gym tasks.
 
-`AccuracyReward` gives 1.0 for a correct final answer (partial credit where a reasoning-gym scorer
-gives it); `FormatReward` gives 1.0 when the completion states its final answer in `\\boxed{}`. Both
-read only the explicit final answer (see `hicra.rewards.extract_answer`).
+`AccuracyReward` gives 1.0 for a correct final answer and 0.0 otherwise, as the paper's rule-based
+reward (reasoning-gym scorers' partial credit, e.g. 0.5 for a wrong sign, only with
+`partial_credit=True`); `FormatReward` gives 1.0 when the completion states its final answer in `\\boxed{}`. Both
+read only the explicit final answer (see `hicra.answers.extract_answer`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from hicra.rewards import MathVerifier, extract_answer, last_boxed
+from hicra.answers import MathVerifier, extract_answer, last_boxed
 
 
 def completion_text(completion: Any) -> str:
@@ -29,15 +30,17 @@ def completion_text(completion: Any) -> str:
 class AccuracyReward:
     """1.0 when the final answer is right: math-verify for math rows, the task's scorer for rg rows.
 
-    Keeps the scores of its last call (`last_scores`, in completion order) and counts the checks
+    Keeps the scores of its last call (`last_scores`, in completion order; "correct" means a score
+    of at least 1, whether or not partial credit is on) and counts the checks
     that hit the hard time limit and the reasoning-gym scorer errors (`pop_counts`), so that the
     trainer can log accuracy and both counts.
     """
 
     __name__ = "accuracy"
 
-    def __init__(self, verifier: MathVerifier | None = None) -> None:
+    def __init__(self, verifier: MathVerifier | None = None, partial_credit: bool = False) -> None:
         self._verifier = verifier
+        self.partial_credit = partial_credit
         self._scorers: dict[str, Any] = {}
         self.last_scores: list[float] = []
         self._counts = {"verify_timeouts": 0, "scorer_errors": 0}
@@ -60,10 +63,13 @@ class AccuracyReward:
         if name not in self._scorers:
             self._scorers[name] = reasoning_gym.create_dataset(name, size=1, seed=0)
         try:
-            return float(self._scorers[name].score_answer(answer, json.loads(entry_json)))
+            score = float(self._scorers[name].score_answer(answer, json.loads(entry_json)))
         except Exception:  # odd model output must never crash training: scored 0, and counted
             self._counts["scorer_errors"] += 1
             return 0.0
+        if self.partial_credit:
+            return score
+        return 1.0 if score >= 1.0 else 0.0
 
     def __call__(
         self,

@@ -1,32 +1,148 @@
-"""`hicra train` wiring: resolve the configuration, build the dataset, rewards and trainer, run.
+"""What defines a training run: `HICRAConfig` (TRL's GRPOConfig plus HICRA) and `TrainArgs` (data,
+rewards, model), and how `hicra train` resolves them from layers.
 
 Configuration layers, later wins: HICRAConfig's defaults (TRL's GRPO defaults plus HICRA's), then
-one YAML file (`--config FILE`, or the built-in `default` run when no file is given), then command-line
-flags. `--resume` re-reads the run folder's own config.yaml, so a killed run continues with the same
-settings.
+one YAML file (`--config FILE`, or the built-in `default` run when no file is given), then
+command-line flags. `--resume` re-reads the run folder's own config.yaml, so a killed run continues
+with the same settings.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 import os
-import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+from trl import GRPOConfig
 
-from hicra.data import BOXED_INSTRUCTION, DataError, DataSpec, PromptStyle, build_dataset
+from hicra.advantages import CREDITS, get_credit
 from hicra.errors import HicraError
+from hicra.prompts import BOXED_INSTRUCTION
+from hicra.run_folder import CONFIG_FILE
+
+# TRL's configs still set transformers' deprecated `gradient_checkpointing` alias; users cannot act
+# on these warnings, so they are not shown.
+warnings.filterwarnings(
+    "ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning
+)
+
 
 BUILTIN_CONFIGS = ("default",)
 # Fields that the trainer adds to config.yaml or that TrainingArguments derives itself.
 _RECORD_ONLY = {"hicra_version", "model_name_or_path", "strategic_grams_resolved"}
+
+
+def _credit_help() -> str:
+    """The --credit help, from the registry (argparse formats help: % is escaped)."""
+    lines = "; ".join(f"'{c.name}': {c.description}" for c in CREDITS.values())
+    return f"Credit assignment. {lines}.".replace("%", "%%")
+
+
+@dataclass
+class HICRAConfig(GRPOConfig):
+    """TRL's GRPOConfig plus hierarchy-aware credit assignment (arXiv 2509.03646)."""
+
+    credit: str = field(
+        default="hicra",
+        metadata={"help": _credit_help(), "choices": list(CREDITS)},
+    )
+    hicra_alpha: float = field(
+        default=0.2,
+        metadata={
+            "help": "HICRA's alpha in [0, 1); 0.2 in every experiment of the paper.",
+            "aliases": ["--alpha"],
+        },
+    )
+    strategic_grams: str = field(
+        default="paper",
+        metadata={
+            "help": "Strategic grams that define planning tokens: a preset ('paper') or a grams file.",
+            "aliases": ["--grams"],
+        },
+    )
+    hierarchy_metrics: bool = field(
+        default=True,
+        metadata={"help": "Log planning/execution entropies, semantic entropy and fork overlap."},
+    )
+    gram_counting: str = field(
+        default="longest",
+        metadata={
+            "help": "How semantic entropy counts strategic grams: 'longest' (each phrase once: "
+            "leftmost-longest, non-overlapping matches; 'but wait, let me verify' is 2 grams) or "
+            "'all' (every match, nested ones too: 5). Planning tokens always use every match.",
+            "choices": ["longest", "all"],
+        },
+    )
+    fork_quantile: float = field(
+        default=0.7,
+        metadata={
+            "help": "High entropy = at or above this quantile of token entropy, taken over the "
+            "whole batch of every process (0.7: the top 30%%): the fork metrics use an optimizer "
+            "step's tokens, credit='high_entropy' the generation batch; 'hicra_entropy_length' uses "
+            "it per response, as the official code does."
+        },
+    )
+    rollouts_per_step: int = field(
+        default=2,
+        metadata={"help": "Prompt groups per generation written to rollouts.jsonl (0: none)."},
+    )
+    epsilon_high: float | None = field(
+        default=0.28,
+        metadata={"help": "Upper clip bound (DAPO's clip-higher, as the paper's baseline)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.bf16 is None and not torch.cuda.is_available():
+            self.bf16 = False  # TRL defaults to bf16, which a CPU-only machine rejects
+        super().__post_init__()
+        credit = get_credit(self.credit)
+        if not 0.0 <= self.hicra_alpha < 1.0:
+            raise HicraError(f"hicra_alpha must be in [0, 1), got {self.hicra_alpha}")
+        if not 0.0 <= self.fork_quantile < 1.0:
+            raise HicraError(f"fork_quantile must be in [0, 1), got {self.fork_quantile}")
+        if credit.token_level and self.importance_sampling_level == "sequence":
+            raise HicraError(
+                f"credit={self.credit!r} gives tokens of one response different advantages, but "
+                "importance_sampling_level='sequence' (GSPO, LUSPO) weights every token of a "
+                "response by one sequence ratio and the mean advantage, which voids token-level "
+                "credit; use importance_sampling_level='token', or credit='grpo'"
+            )
+        if "whole_groups" in credit.needs:
+            check_whole_groups(
+                self.credit,
+                self.per_device_train_batch_size,
+                self.steps_per_generation,
+                self.num_generations,
+            )
+
+    def to_replayable_dict(self) -> dict[str, Any]:
+        """`to_dict()` without the values __post_init__ derives, so HICRAConfig(**d) rebuilds it."""
+        data = self.to_dict()
+        data.pop("generation_batch_size", None)  # derived from steps_per_generation
+        data.pop("hub_token", None)
+        return data
+
+
+def check_whole_groups(
+    credit: str, per_device_batch: int, steps_per_generation: int, group: int
+) -> None:
+    """A credit that compares the completions of a prompt group needs whole groups on each
+    process (TRL lets a group straddle two processes otherwise)."""
+    local = per_device_batch * steps_per_generation
+    if local % group:
+        raise HicraError(
+            f"credit={credit!r} compares completions within a prompt group on each process: "
+            f"per_device_train_batch_size x steps_per_generation ({local}) must be a multiple "
+            f"of num_generations ({group})"
+        )
 
 
 @dataclass
@@ -61,6 +177,14 @@ class TrainArgs:
         default=None, metadata={"help": "JSON list of [question, answer] example turns."}
     )
     accuracy_weight: float = field(default=1.0, metadata={"help": "Weight of the accuracy reward."})
+    partial_credit: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep a reasoning-gym scorer's partial credit (e.g. 0.5 for a wrong sign) as "
+            "the accuracy reward; off: 1 for exactly correct, else 0. hicra/accuracy always "
+            "counts exactly correct answers only."
+        },
+    )
     format_weight: float = field(
         default=0.0, metadata={"help": "Weight of the \\boxed{} format reward (0: not used)."}
     )
@@ -130,10 +254,8 @@ def _without(argv: list[str], flag: str) -> list[str]:
     return out
 
 
-def _parser() -> Any:
+def make_parser() -> Any:
     from trl import TrlParser
-
-    from hicra.trainer import HICRAConfig
 
     class Parser(TrlParser):
         def error(self, message: str) -> None:  # one clear line, not 200 lines of usage
@@ -154,13 +276,13 @@ def _check_keys(config: dict[str, Any], known: set[str], source: str) -> None:
 
 def resolve_config(argv: list[str]) -> tuple[Any, TrainArgs, dict[str, Any]]:
     """(HICRAConfig, TrainArgs, the YAML layer used) from command-line arguments."""
-    parser = _parser()
+    parser = make_parser()
     known = {a.dest for a in parser._actions}
     config_name = _config_arg(argv, "--config")
     argv = _without(argv, "--config")
     resume = any(a in ("--resume", "--resume=true", "--resume=True") for a in argv)
     output_dir = _config_arg(argv, "--output_dir") or _config_arg(argv, "--output-dir")
-    saved = Path(output_dir) / "config.yaml" if output_dir else None
+    saved = Path(output_dir) / CONFIG_FILE if output_dir else None
     if config_name is None and resume and saved is not None and saved.is_file():
         layer = {k: v for k, v in _load_yaml(saved).items() if k in known and k not in _RECORD_ONLY}
         source = str(saved)
@@ -204,130 +326,3 @@ def _cli_value(key: str, value: Any) -> Any:
     return (
         json.dumps(value) if key in _JSON_TEXT_FIELDS and isinstance(value, (dict, list)) else value
     )
-
-
-def _json_field(value: str | None, name: str) -> Any:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as err:
-        raise HicraError(
-            f"{name} must be JSON ({err.msg} at column {err.colno}): {value!r}"
-        ) from None
-
-
-def prompt_style(args: TrainArgs) -> PromptStyle:
-    few_shot = _json_field(args.few_shot, "few_shot") or []
-    if not isinstance(few_shot, list) or not all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p)
-        for p in few_shot
-    ):
-        raise HicraError("few_shot must be a list of [question, answer] string pairs")
-    return PromptStyle(args.system_prompt or None, args.instruction, tuple(map(tuple, few_shot)))
-
-
-def data_spec(args: TrainArgs, seed: int) -> DataSpec:
-    kwargs = _json_field(args.dataset_kwargs, "dataset_kwargs") or {}
-    if not isinstance(kwargs, dict):
-        raise HicraError("dataset_kwargs must be a JSON object")
-    return DataSpec(
-        source=args.dataset,
-        question_field=args.question_field,
-        answer_field=args.answer_field,
-        split=args.dataset_split,
-        config_name=args.dataset_config_name,
-        kwargs=kwargs,
-        size=args.dataset_size,
-        seed=seed,
-        skip_bad_rows=args.skip_bad_rows,
-        limit=args.dataset_limit,
-    )
-
-
-def build_trainer(config: Any, args: TrainArgs) -> Any:
-    """Everything `hicra train` runs: model path, dataset, rewards, LoRA, the trainer."""
-    from hicra.models import load_tokenizer, resolve_model_path
-    from hicra.reward_funcs import AccuracyReward, FormatReward
-    from hicra.rewards import MathVerifier
-    from hicra.trainer import HICRATrainer
-
-    model_path = resolve_model_path(args.model)
-    tokenizer = load_tokenizer(args.model)
-    if tokenizer.chat_template is None:
-        raise HicraError(f"model {args.model!r} has no chat template; hicra builds chat prompts")
-    dataset, stats = build_dataset(data_spec(args, config.seed), prompt_style(args))
-    if stats.skipped:
-        print(
-            f"hicra train: skipped {stats.skipped_count} bad rows: {stats.summary()}",
-            file=sys.stderr,
-        )
-    global_batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
-    if len(dataset) * config.num_generations < global_batch:
-        raise DataError(f"dataset has {len(dataset)} rows, fewer than one batch needs")
-    rewards: list[Any] = [AccuracyReward(MathVerifier(args.verify_workers, args.verify_timeout))]
-    weights = [args.accuracy_weight]
-    if args.format_weight:
-        rewards.append(FormatReward())
-        weights.append(args.format_weight)
-    config.reward_weights = weights
-    peft_config = None
-    if args.lora_r > 0:
-        from peft import LoraConfig
-
-        targets = args.lora_target_modules
-        peft_config = LoraConfig(
-            r=args.lora_r,
-            lora_alpha=args.lora_alpha,
-            lora_dropout=args.lora_dropout,
-            target_modules=targets if targets == "all-linear" else targets.split(","),
-            task_type="CAUSAL_LM",
-        )
-    run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
-    run_config["model_name_or_path"] = model_path
-    return HICRATrainer(
-        model=model_path,
-        reward_funcs=rewards,
-        args=config,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        run_config=run_config,
-    )
-
-
-def check_output_dir(config: Any, args: TrainArgs) -> None:
-    folder = Path(config.output_dir)
-    has_run = (folder / "metrics.jsonl").exists() or any(folder.glob("checkpoint-*"))
-    if args.resume and not any(folder.glob("checkpoint-*")):
-        raise HicraError(f"--resume: no checkpoint in {folder} to resume from")
-    if has_run and not args.resume:
-        raise HicraError(
-            f"{folder} already holds a run; use --resume to continue it, or another --output-dir"
-        )
-
-
-def run(argv: list[str]) -> int:
-    """`hicra train ARGS`: returns the exit status."""
-    if any(a in ("-h", "--help") for a in argv):
-        _parser().print_help()
-        return 0
-    config, args, _ = resolve_config(argv)
-    if args.print_config:
-        shown = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
-        shown.update({k: v for k, v in config.to_dict().items() if k != "hub_token"})
-        print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
-        return 0
-    check_output_dir(config, args)
-    trainer = build_trainer(config, args)
-    trainer.train(resume_from_checkpoint=True if args.resume else None)
-    final = Path(config.output_dir) / "final_model"
-    trainer.save_model(str(final))
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(str(final))
-        print(f"hicra train: run folder {config.output_dir} (final model in {final})")
-    trainer.accelerator.wait_for_everyone()  # several processes: leave the group together
-    trainer.accelerator.end_training()
-    return 0

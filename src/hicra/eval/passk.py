@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hicra.rewards import normalize_strict
+from hicra.answers import normalize_strict
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from hicra.benchmarks import load_benchmark
-from hicra.checkers import StrictBoxedChecker
 from hicra.cli import main
-from hicra.eval_metrics import avg_at_k, mean_pass_at_k
-from hicra.eval_results import compare_table, load_results
-from hicra.evaluation import EvalConfig, EvalError, default_output_dir, evaluate
-from hicra.generation import (
+from hicra.eval.checkers import StrictBoxedChecker
+from hicra.eval.passk import avg_at_k, mean_pass_at_k
+from hicra.eval.registry import load_benchmark
+from hicra.eval.results import compare_table, load_results
+from hicra.eval.runner import EvalConfig, EvalError, default_output_dir, evaluate
+from hicra.eval.sampling import (
     HFBackend,
     Request,
     SamplingSettings,

@@ -16,17 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hicra.benchmarks import (
-    BOXED_INSTRUCTION,
-    GoldMissing,
-    gold_after_hashes,
-    gold_boxed,
-    gold_list,
-    gold_number,
-    user_prompt,
-)
+from hicra.answers import gold_answer
 from hicra.errors import HicraError
 from hicra.jsonl import ReadStats, read_jsonl
+from hicra.prompts import BOXED_INSTRUCTION, user_prompt
 
 QUESTION_FIELDS = ("question", "problem", "prompt", "query", "input")
 ANSWER_FIELDS = ("answer", "final_answer", "solution", "target", "output")
@@ -56,21 +49,6 @@ class PromptStyle:
 
     def _user(self, question: str) -> str:
         return user_prompt(question, self.instruction)
-
-
-def gold_answer(value: Any) -> str | None:
-    """The gold answer in a field of unknown format, or None: GSM8K's `#### n`, a boxed solution
-    (MATH), a list of answers (OlympiadBench), a number (27.0 is "27") or plain text."""
-    try:
-        if isinstance(value, (list, tuple)):
-            return gold_list(list(value))
-        if isinstance(value, str) and "####" in value:
-            return gold_after_hashes(value)
-        if isinstance(value, str) and ("\\boxed" in value or "\\fbox" in value):
-            return gold_boxed(value)
-        return gold_number(value)
-    except GoldMissing:
-        return None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import torch
 
 from hicra import PlanningTagger
 from hicra.tiny import punctuation_grams, punctuation_reward, smoke_config
-from hicra.trainer import HICRAConfig, HICRATrainer
+from hicra.train.trainer import HICRAConfig, HICRATrainer
 
 # Single punctuation marks as "grams": a random tiny model emits them often enough that every batch
 # has planning tokens, which the real grams would not give.
@@ -35,7 +35,8 @@ class RecordingTrainer(HICRATrainer):
 
     def _generate_and_score_completions(self, inputs):
         out = super()._generate_and_score_completions(inputs)
-        self.generated.append({k: out[k].clone() for k in ("completion_ids", "completion_mask")})
+        keys = ("completion_ids", "completion_mask", "advantages", "sequence_advantages")
+        self.generated.append({k: out[k].clone() for k in keys})
         return out
 
     def _compute_loss(self, model, inputs):
@@ -206,10 +207,35 @@ def test_config_replays_from_its_dict():
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="credit must be one of"):
+    with pytest.raises(ValueError, match="unknown credit 'nope'; choose from grpo, hicra"):
         HICRAConfig(output_dir="/tmp/x", credit="nope", use_cpu=True)
     with pytest.raises(ValueError, match=r"hicra_alpha must be in \[0, 1\)"):
         HICRAConfig(output_dir="/tmp/x", hicra_alpha=1.0, use_cpu=True)
+
+
+@pytest.mark.parametrize("credit", ["hicra", "high_entropy", "hicra_entropy_length"])
+def test_token_level_credit_with_sequence_level_ratios_is_refused(credit):
+    """GSPO/LUSPO weight all tokens of a response by one ratio and the mean advantage: measured
+    planning/execution gradient ratio 1.000, i.e. HICRA silently off."""
+    with pytest.raises(ValueError, match=r"importance_sampling_level='sequence'.*voids"):
+        HICRAConfig(
+            output_dir="/tmp/x", credit=credit, importance_sampling_level="sequence", use_cpu=True
+        )
+    grpo = HICRAConfig(
+        output_dir="/tmp/x", credit="grpo", importance_sampling_level="sequence", use_cpu=True
+    )
+    assert grpo.importance_sampling_level == "sequence"
+
+
+class EntropyRecordingTrainer(RecordingTrainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entropies = []
+
+    def _generation_entropies(self, out, mode):
+        entropies = super()._generation_entropies(out, mode)
+        self.entropies.append(entropies.clone())
+        return entropies
 
 
 def test_high_entropy_credit_scales_only_the_top_entropy_tokens(tiny_model_dir, prompts, tmp_path):
@@ -229,41 +255,45 @@ def test_high_entropy_credit_scales_only_the_top_entropy_tokens(tiny_model_dir, 
     assert changed > 0
 
 
-def test_entropy_length_credit_runs_and_keeps_groups_without_a_correct_answer(
-    tiny_model_dir, prompts, tmp_path
-):
-    from hicra.reward_funcs import AccuracyReward
+def test_entropy_length_credit_is_the_pure_function_in_training(prompts, tmp_path):
+    from hicra.advantages import hicra_entropy_length_advantages
+    from hicra.tiny import build_tiny_model
 
-    rows = [{**r, "answer": "7", "task": "math", "rg_entry": ""} for r in prompts.to_list()]
-    data = datasets.Dataset.from_list(rows)
-    args = make_trainer(tiny_model_dir, prompts, tmp_path / "probe").args.to_replayable_dict()
-    args.update(output_dir=str(tmp_path / "run"), credit="hicra_entropy_length", max_steps=1)
-    trainer = RecordingTrainer(
-        model=str(tiny_model_dir),
-        reward_funcs=[AccuracyReward(), punctuation_reward],
-        args=HICRAConfig(**args),
-        train_dataset=data,
-        strategic_grams=PUNCTUATION,
+    varied = build_tiny_model(tmp_path / "model", eos_scale=40.0)  # varied lengths
+    trainer = make_trainer(
+        varied,
+        prompts,
+        tmp_path / "run",
+        trainer_cls=EntropyRecordingTrainer,
+        credit="hicra_entropy_length",
+        max_steps=2,
     )
     trainer.train()
-    # the random model never answers 7: every group lacks a correct completion, so the variant
-    # leaves every advantage as GRPO made it (planning tokens included)
-    for batch in trainer.seen:
-        seq = batch["sequence_advantages"].unsqueeze(1).expand_as(batch["advantages"])
+    tagger = PlanningTagger(PUNCTUATION, trainer.processing_class)
+    amplified_execution = 0
+    assert len(trainer.generated) == len(trainer.entropies) == 2
+    # the generation batch in order (TRL shuffles rows before the loss; groups are contiguous here)
+    for batch, entropies in zip(trainer.generated, trainer.entropies, strict=True):
         real = batch["completion_mask"].bool()
-        assert torch.allclose(batch["advantages"][real], seq[real])
-        assert bool((seq[real] != 0).any())
+        planning = tagger.token_mask(batch["completion_ids"], real)
+        expected = hicra_entropy_length_advantages(
+            batch["sequence_advantages"], planning, entropies, real, group_size=4
+        )
+        assert torch.allclose(batch["advantages"][real], expected[real], atol=1e-6)
+        seq = batch["sequence_advantages"].unsqueeze(1).expand_as(expected)
+        amplified_execution += int((real & ~planning & ~torch.isclose(expected, seq)).sum())
+    assert amplified_execution > 0, "the test needs high-entropy execution tokens that were scaled"
 
 
 def test_entropy_length_credit_needs_whole_groups_per_process():
-    from hicra.trainer import check_whole_groups
+    from hicra.train.config import check_whole_groups
 
-    check_whole_groups(per_device_batch=8, steps_per_generation=1, group=4)
-    check_whole_groups(per_device_batch=2, steps_per_generation=2, group=4)
+    check_whole_groups("hicra_entropy_length", 8, 1, 4)
+    check_whole_groups("hicra_entropy_length", 2, 2, 4)
     # 2 processes x 2 completions: TRL accepts it (4 per generation), but each process would
     # hold half a group
     with pytest.raises(ValueError, match=r"\(2\) must be a multiple of num_generations \(4\)"):
-        check_whole_groups(per_device_batch=2, steps_per_generation=1, group=4)
+        check_whole_groups("hicra_entropy_length", 2, 1, 4)
 
 
 def test_out_of_vocabulary_ids_do_not_stop_the_tagger_in_training(tiny_model_dir):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hicra import StrategicGrams, fork_overlap, semantic_entropy, token_entropy_by_class
-from hicra.metrics import gram_counts
+from hicra.hierarchy import gram_counts, semantic_entropy_miller_madow
 
 ENT = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
 PLAN = torch.tensor([[True, False, False, False], [False, True, True, False]])
@@ -14,7 +14,7 @@ REAL = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
 def test_semantic_entropy_of_counts():
     assert semantic_entropy({"a": 2, "b": 1, "c": 1}) == pytest.approx(1.5 * math.log(2))
     assert semantic_entropy([5]) == 0.0
-    assert semantic_entropy({}) == 0.0
+    assert math.isnan(semantic_entropy({}))  # no gram at all: unknown, not zero
     assert semantic_entropy([1, 1, 1, 1]) == pytest.approx(math.log(4))
     with pytest.raises(ValueError, match="non-negative"):
         semantic_entropy([1, -1])
@@ -26,7 +26,7 @@ def test_semantic_entropy_of_texts():
     assert gram_counts(texts, grams) == {"wait": 2, "let me": 1, "so": 2}
     p = [0.4, 0.2, 0.4]
     assert semantic_entropy(texts, grams) == pytest.approx(-sum(x * math.log(x) for x in p))
-    assert semantic_entropy(["nothing here"], grams) == 0.0
+    assert math.isnan(semantic_entropy(["nothing here"], grams))
     with pytest.raises(ValueError, match="needs the strategic grams"):
         semantic_entropy(texts)
 
@@ -67,3 +67,62 @@ def test_fork_overlap_empty_and_bad_quantile():
     assert no_plan.high_entropy_planning_share == 0.0
     with pytest.raises(ValueError, match="quantile"):
         fork_overlap(ENT, PLAN, REAL, quantile=1.0)
+
+
+NESTED = "But wait, let me verify... we can use the fact that x = 2."
+NESTED_GRAMS = [
+    "but",
+    "but wait",
+    "wait",
+    "let me",
+    "let me verify",
+    "we can use",
+    "use the fact that",
+    "the fact that",
+    "we can",
+]
+
+
+def test_longest_counting_counts_each_phrase_once():
+    grams = StrategicGrams(NESTED_GRAMS)
+    # leftmost-longest, non-overlapping: "but wait", "let me verify", "we can use" (which hides
+    # "we can" and "use the fact that"), then "the fact that" after it
+    assert gram_counts([NESTED], grams) == {
+        "but wait": 1,
+        "let me verify": 1,
+        "we can use": 1,
+        "the fact that": 1,
+    }
+    every = gram_counts([NESTED], grams, counting="all")
+    assert sum(every.values()) == 9 and every["but"] == 1 and every["the fact that"] == 1
+    assert semantic_entropy([NESTED], grams) == pytest.approx(math.log(4))
+    assert semantic_entropy([NESTED], grams, counting="all") == pytest.approx(math.log(9))
+    with pytest.raises(ValueError, match="counting must be"):
+        gram_counts([NESTED], grams, counting="some")
+
+
+def test_miller_madow_adds_k_minus_one_over_two_n():
+    counts = {"a": 2, "b": 1, "c": 1}  # K = 3, N = 4
+    plug_in = 1.5 * math.log(2)
+    assert semantic_entropy_miller_madow(counts) == pytest.approx(plug_in + 2 / 8)
+    assert semantic_entropy_miller_madow([7]) == 0.0  # one gram: no spread, no correction
+    assert math.isnan(semantic_entropy_miller_madow({}))
+
+
+def test_miller_madow_is_less_biased_on_a_sampled_zipf_distribution():
+    """249 grams with Zipf weights (1/k), 200 occurrences drawn: the plug-in estimate falls about
+    0.5 nats short of the true entropy; Miller-Madow's correction recovers about 0.2 of that."""
+    import numpy as np
+
+    weights = 1.0 / np.arange(1, 250)
+    p = weights / weights.sum()
+    true = float(-(p * np.log(p)).sum())
+    rng = np.random.default_rng(0)
+    plug, mm = [], []
+    for _ in range(50):
+        counts = np.bincount(rng.choice(249, size=200, p=p), minlength=249).tolist()
+        plug.append(semantic_entropy(counts))
+        mm.append(semantic_entropy_miller_madow(counts))
+    plug_bias, mm_bias = true - np.mean(plug), true - np.mean(mm)
+    assert plug_bias > 0.4  # the plug-in bias at 200 occurrences
+    assert 0 < mm_bias < plug_bias - 0.15

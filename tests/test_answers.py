@@ -2,14 +2,17 @@ import time
 
 import pytest
 
-from hicra.rewards import (
+from hicra.answers import (
     MathVerifier,
     extract_answer,
     is_unevaluated_arithmetic,
     last_boxed,
     normalize_strict,
+    stated_units,
     strict_equal,
+    units_conflict,
 )
+from hicra.eval.checkers import StrictBoxedChecker
 
 
 def test_last_boxed_balances_braces_and_takes_the_last():
@@ -111,3 +114,33 @@ def test_strict_numbers_are_exact_and_commas_only_thousands():
 def test_huge_boxed_number_does_not_crash_the_checker(verifier):
     verdict = verifier.check("\\boxed{" + "1" * 400 + "}", "5")
     assert (verdict.correct, verdict.status) == (False, "ok")
+
+
+LENIENT = [
+    # (completion, gold, math-verify's verdict, strict-boxed's): answers a lax normalization
+    # would have accepted
+    (r"\boxed{\mathrm{(E)}}", r"\mathrm{(A)}", False, False),  # \mathrm content is kept
+    (r"\boxed{5\mathrm{~km}}", r"5\mathrm{~cm}", False, False),  # both state units: must agree
+    (r"\boxed{1 9}", "19", False, False),  # digits are never joined across whitespace
+    (r"\boxed{2~5}", "25", False, False),
+    # ... and what must still be accepted
+    (r"\boxed{\text{(A)}}", r"\mathrm{(A)}", True, True),
+    (r"\boxed{5\text{ cm}}", r"5\mathrm{~cm}", True, True),
+    (r"\boxed{5}", r"5\mathrm{~cm}", True, False),  # no unit given: strict wants it written
+    (r"\boxed{10\text{ inches}}", r"10\text{ inch}", True, False),
+    (r"\boxed{1\,000}", "1000", True, True),  # a LaTeX thin space is a thousands separator
+]
+
+
+@pytest.mark.parametrize(("completion", "gold", "correct", "strict"), LENIENT)
+def test_adversarial_lenient_answers(verifier, completion, gold, correct, strict):
+    assert verifier.check(completion, gold).correct is correct
+    assert StrictBoxedChecker().check_many([completion], [gold])[0].correct is strict
+
+
+def test_stated_units():
+    assert stated_units(r"5\mathrm{~cm}") == {"cm"}
+    assert stated_units(r"3\text{ apples}") == {"apple"}
+    assert stated_units("42") == frozenset()
+    assert units_conflict(r"5\text{ km}", r"5\mathrm{cm}")
+    assert not units_conflict("5", r"5\mathrm{cm}")

@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from hicra.benchmarks import (
+from hicra.answers import MathVerifier, verify_extracted
+from hicra.errors import HicraError
+from hicra.eval.checkers import StrictBoxedChecker, make_checker
+from hicra.eval.registry import (
     BENCHMARKS,
-    BOXED_INSTRUCTION,
     PAPER_BENCHMARKS,
     BenchmarkError,
     get_benchmark,
     load_benchmark,
     parse_benchmarks,
-    user_prompt,
 )
-from hicra.checkers import StrictBoxedChecker, make_checker
-from hicra.errors import HicraError
-from hicra.rewards import MathVerifier, verify_extracted
+from hicra.prompts import BOXED_INSTRUCTION, user_prompt
 
 MATH_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"
 needs_data = pytest.mark.skipif(not MATH_DATA.is_dir(), reason="../shared/data/math not present")
@@ -91,8 +90,8 @@ def test_prompt_carries_the_shared_boxed_instruction():
 
 
 def test_evaluation_prompt_is_the_training_prompt():
-    """Scores mean something only if the model is asked as it was trained (hicra.data)."""
-    from hicra import data
+    """Scores mean something only if the model is asked as it was trained (hicra.train.data)."""
+    from hicra.train import data
 
     assert data.BOXED_INSTRUCTION == BOXED_INSTRUCTION
     question = " Find $x$ if $2x = 6$. "
@@ -278,7 +277,7 @@ def test_rows_without_ids_are_numbered_and_floats_become_numbers(tmp_path):
 
 def test_hub_loading_offline_fails_with_a_pointer_to_data_dir():
     code = (
-        "from hicra.benchmarks import load_benchmark\n"
+        "from hicra.eval.registry import load_benchmark\n"
         "from hicra.errors import HicraError\n"
         "try:\n"
         "    load_benchmark('math500')\n"

@@ -1,8 +1,10 @@
-"""The run folder's logs: config.yaml, metrics.jsonl and rollouts.jsonl (see docs/run-format.md).
+"""The run folder's format in one place: file names, metric keys, rollout fields, and the logs.
 
-Lines are appended with one flushed write per step, so a killed run loses at most a partial
-line. On resume the logs are cut back to the checkpoint's step first: the steps after it are
-trained again and logged again, never twice.
+`hicra train` writes a run folder, `hicra report`, `hicra mine` and `hicra experiment` read it; all
+of them take the names below from here (docs/run-format.md describes each). Lines are appended with
+one flushed write per step, so a killed run loses at most a partial line. On resume the logs are
+cut back to the checkpoint's step first: the steps after it are trained again and logged again,
+never twice.
 """
 
 from __future__ import annotations
@@ -26,6 +28,50 @@ METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
     "config.yaml",
     "summary.json",
 )
+FINAL_MODEL_DIR = "final_model"
+
+
+class Metric:
+    """Keys of metrics.jsonl that hicra writes (TRL's own keys keep TRL's names)."""
+
+    ACCURACY = "hicra/accuracy"  # share of completions exactly correct (score >= 1)
+    COMPLETIONS = "hicra/completions"  # completions scored in the step (behind ACCURACY)
+    PLANNING_RATIO = "hicra/planning_ratio"
+    PLANNING_ADVANTAGE = "hicra/planning_advantage"
+    EXECUTION_ADVANTAGE = "hicra/execution_advantage"
+    SEMANTIC_ENTROPY = "hicra/semantic_entropy"
+    SEMANTIC_ENTROPY_MM = "hicra/semantic_entropy_mm"
+    GRAM_OCCURRENCES = "hicra/gram_occurrences"
+    DISTINCT_GRAMS = "hicra/distinct_grams"
+    PLANNING_ENTROPY = "hicra/planning_entropy"
+    EXECUTION_ENTROPY = "hicra/execution_entropy"
+    ENTROPY = "hicra/entropy"
+    FORK_PLANNING_HIGH = "hicra/fork/planning_high_entropy_share"
+    FORK_HIGH_PLANNING = "hicra/fork/high_entropy_planning_share"
+    VERIFY_TIMEOUTS = "hicra/verify_timeouts"
+    SCORER_ERRORS = "hicra/scorer_errors"
+    # TRL's keys that hicra reads
+    REWARD = "reward"
+    LENGTH = "completions/mean_length"
+    EVAL_ACCURACY = "eval/accuracy"
+    EVAL_HICRA_ACCURACY = "eval/hicra/accuracy"  # TRL prefixes every eval key
+
+
+class RolloutField:
+    """Fields of one rollouts.jsonl line."""
+
+    STEP = "step"
+    GROUP = "group"
+    PROMPT = "prompt"
+    COMPLETION = "completion"
+    ANSWER = "answer"
+    REWARD = "reward"
+    REWARDS = "rewards"
+    CORRECT = "correct"
+    ADVANTAGE = "advantage"
+    PLANNING_SPANS = "planning_spans"
+    LENGTH = "length"
+    PLANNING_TOKENS = "planning_tokens"
 
 
 def _clean(value: Any) -> Any:

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from hicra.benchmarks import user_prompt
 from hicra.errors import HicraError
 from hicra.models import ModelError, load_model, load_tokenizer
+from hicra.prompts import user_prompt
 
 FinishReason = Literal["stop", "length"]
 BACKENDS = ("auto", "hf", "vllm")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hicra.runner import resolve_config
+from hicra.train.runner import resolve_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 

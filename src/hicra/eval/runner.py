@@ -20,18 +20,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hicra.benchmarks import (
-    BOXED_INSTRUCTION,
+from hicra.errors import HicraError
+from hicra.eval.checkers import CHECKERS, Checker, make_checker
+from hicra.eval.registry import (
     Benchmark,
     Problem,
     load_benchmark,
     parse_benchmarks,
     source_of,
 )
-from hicra.checkers import CHECKERS, Checker, make_checker
-from hicra.errors import HicraError
-from hicra.eval_results import average, summarize_benchmark, write_results
-from hicra.generation import (
+from hicra.eval.results import average, summarize_benchmark, write_results
+from hicra.eval.sampling import (
     Backend,
     Request,
     SamplingSettings,
@@ -43,6 +42,7 @@ from hicra.generation import (
 )
 from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.models import resolve_model_path
+from hicra.prompts import BOXED_INSTRUCTION
 
 SAMPLES_FILE = "samples.jsonl"
 CONFIG_FILE = "eval_config.json"

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from hicra.data import DataError, DataSpec, PromptStyle, build_dataset, gold_answer, load_rows
+from hicra.answers import gold_answer
+from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset, load_rows
 from tests.conftest import MATH_DATA
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import math
 import re
 import select
 import subprocess
@@ -22,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["ok", "no_answer", "rejected", "timeout", "error"]
 MAX_ANSWER_CHARS = 512
@@ -82,6 +83,10 @@ def is_unevaluated_arithmetic(answer: str, gold: str) -> bool:
     )
 
 
+_TEXT_WRAPPER = re.compile(
+    r"\\(?:text|textrm|textnormal|mathrm|mathbf|textbf|operatorname)\s*\{\s*([^{}]*?)\s*\}"
+)
+_DIGIT_GAP = re.compile(r"(?<=\d)[\s~]+(?=\d)")
 _NUMBER_WITH_COMMAS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _PLAIN_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
 
@@ -98,9 +103,11 @@ def normalize_strict(answer: str) -> str:
     """
     text = answer.strip()
     text = re.sub(r"\\[dt]frac", r"\\frac", text)
-    text = re.sub(r"\\text\{\s*([^{}]*?)\s*\}", r"\1", text)
+    for _ in range(3):  # \text{...} and its kin keep their content (nested up to three deep)
+        text = _TEXT_WRAPPER.sub(r"\1", text)
     text = re.sub(r"\^\{?\\circ\}?|°", "", text)
-    text = _LATEX_NOISE.sub("", text.replace("\\!", ""))
+    text = _DIGIT_GAP.sub("\x00", text.replace("~", " "))  # "1 9" must never read as 19
+    text = _LATEX_NOISE.sub("", text.replace("\\!", "")).replace("\x00", " ")
     text = strip_thousands(text.rstrip(".").replace("{,}", ""))
     if _PLAIN_NUMBER.fullmatch(text):
         value = Fraction(text)
@@ -112,9 +119,102 @@ def normalize_strict(answer: str) -> str:
     return text
 
 
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def stated_units(text: str) -> frozenset[str]:
+    """Lowercased words inside \\text{}, \\mathrm{} and their kin ("5\\mathrm{~cm}" -> {"cm"}),
+    in singular ("inches" -> "inch", "apples" -> "apple"); empty when the answer states no unit."""
+    words = (w.lower() for m in _TEXT_WRAPPER.finditer(text) for w in _WORD.findall(m.group(1)))
+    return frozenset(_singular(w) for w in words)
+
+
+def _singular(word: str) -> str:
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def units_conflict(answer: str, gold: str) -> bool:
+    """True when answer and gold both state units and they differ: math-verify drops units, so
+    "5 km" would otherwise match a gold of "5 cm" (an answer without a unit is not a conflict)."""
+    mine, theirs = stated_units(answer), stated_units(gold)
+    return bool(mine) and bool(theirs) and mine != theirs
+
+
 def strict_equal(answer: str | None, gold: str) -> bool:
     """Strict-boxed check: normalized strings (numbers by value) must be equal."""
     return answer is not None and normalize_strict(answer) == normalize_strict(gold)
+
+
+# --------------------------------------------------------------------------- gold answers
+class GoldMissing(Exception):
+    """A field exists but holds no usable answer (e.g. a solution without \\boxed{})."""
+
+
+def gold_plain(value: Any) -> str:
+    """A plain answer field: strings as they are, floats like AMC's 27.0 as "27"."""
+    if isinstance(value, bool) or value is None:
+        raise GoldMissing("not an answer")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise GoldMissing("not a finite number")
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str):
+        raise GoldMissing(f"expected text or a number, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise GoldMissing("empty")
+    return text
+
+
+def gold_after_hashes(value: Any) -> str:
+    """GSM8K: the worked solution ends in a line `#### n`."""
+    text = gold_plain(value)
+    if "####" not in text:
+        raise GoldMissing("no '#### answer' line")
+    return strip_thousands(gold_plain(text.rsplit("####", 1)[1]))
+
+
+def gold_boxed(value: Any) -> str:
+    """MATH and Minerva: the gold is the last \\boxed{} of the reference solution."""
+    answer = last_boxed(gold_plain(value))
+    if not answer:
+        raise GoldMissing("no \\boxed{} answer")
+    return answer
+
+
+def gold_list(value: Any) -> str:
+    """OlympiadBench: `final_answer` is a list of strings (often "$...$"); several are joined."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise GoldMissing("expected a non-empty list of answers")
+    parts = [gold_plain(part).replace("$", "").strip() for part in value]
+    if not all(parts):
+        raise GoldMissing("an empty answer in the list")
+    return ", ".join(parts)
+
+
+def gold_number(value: Any) -> str:
+    return strip_thousands(gold_plain(value))
+
+
+def gold_answer(value: Any) -> str | None:
+    """The gold answer in a field of unknown format, or None: GSM8K's `#### n`, a boxed solution
+    (MATH), a list of answers (OlympiadBench), a number (27.0 is "27") or plain text."""
+    try:
+        if isinstance(value, (list, tuple)):
+            return gold_list(list(value))
+        if isinstance(value, str) and "####" in value:
+            return gold_after_hashes(value)
+        if isinstance(value, str) and ("\\boxed" in value or "\\fbox" in value):
+            return gold_boxed(value)
+        return gold_number(value)
+    except GoldMissing:
+        return None
 
 
 @dataclass(frozen=True)
@@ -158,7 +258,7 @@ class _Worker:
     """One verifier subprocess (a plain subprocess: works from scripts, notebooks and stdin)."""
 
     def __init__(self, seconds: int) -> None:
-        code = f"from hicra.rewards import worker_main; worker_main({seconds})"
+        code = f"from hicra.answers import worker_main; worker_main({seconds})"
         self.process = subprocess.Popen(
             [sys.executable, "-c", code],
             stdin=subprocess.PIPE,
@@ -237,8 +337,8 @@ class MathVerifier:
                 verdicts[i] = Verdict(True, "ok", answer)  # no need to start sympy
             else:
                 pending.append((i, answer, str(gold)))
-        for (i, answer, _), (status, correct) in zip(pending, self._run(pending), strict=True):
-            verdicts[i] = Verdict(correct, status, answer)
+        for (i, answer, gold), (status, correct) in zip(pending, self._run(pending), strict=True):
+            verdicts[i] = Verdict(correct and not units_conflict(answer, gold), status, answer)
         return [v for v in verdicts if v is not None]
 
     def _run(self, tasks: list[tuple[int, str, str]]) -> list[tuple[Status, bool]]:

@@ -1,5 +1,7 @@
 """The hierarchy lens as pure functions: entropy split by token class, strategic diversity, forks.
 
+What the paper tracks over training (PAPER.md, section 4), computed from tensors and texts.
+
 Functions return sums and counts beside the means, so that values from several processes (or
 micro-batches) can be combined as token-weighted means, never as a mean of means.
 """
@@ -11,32 +13,38 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import scipy.stats
 import torch
 
 from hicra.grams import StrategicGrams
-from hicra.tagging import GramMatcher
+from hicra.tagging import Counting, GramMatcher
 
 
-def gram_counts(texts: Iterable[str], grams: StrategicGrams | str | GramMatcher) -> Counter[str]:
-    """How often each strategic gram occurs over a batch of texts."""
+def gram_counts(
+    texts: Iterable[str],
+    grams: StrategicGrams | str | GramMatcher,
+    counting: Counting = "longest",
+) -> Counter[str]:
+    """How often each strategic gram occurs over a batch of texts.
+
+    "longest" (the default) counts each phrase once, by its leftmost-longest match: "but wait, let
+    me verify" is one "but wait" and one "let me verify", not also "but", "wait" and "let me".
+    "all" counts every match, nested ones included (`hicra.tagging.select_matches`).
+    """
     matcher = (
         grams if isinstance(grams, GramMatcher) else GramMatcher(StrategicGrams.resolve(grams))
     )
     total: Counter[str] = Counter()
     for text in texts:
-        total.update(matcher.count(text))
+        total.update(matcher.count(text, counting))
     return total
 
 
-def semantic_entropy(
+def _counts(
     counts_or_texts: Mapping[str, int] | Iterable[str] | Iterable[int],
-    grams: StrategicGrams | str | GramMatcher | None = None,
-) -> float:
-    """Shannon entropy (nats) of the gram frequency distribution: the paper's strategic diversity.
-
-    Pass gram counts (a mapping gram -> count, or a sequence of counts), or texts together with
-    `grams`. H = -sum p log p with p(g) = c(g) / sum c; 0.0 when no gram occurs.
-    """
+    grams: StrategicGrams | str | GramMatcher | None,
+    counting: Counting,
+) -> list[float]:
     if isinstance(counts_or_texts, Mapping):
         counts = list(counts_or_texts.values())
     else:
@@ -44,15 +52,48 @@ def semantic_entropy(
         if items and all(isinstance(x, str) for x in items):
             if grams is None:
                 raise ValueError("semantic_entropy of texts needs the strategic grams (grams=...)")
-            counts = list(gram_counts(items, grams).values())
+            counts = list(gram_counts(items, grams, counting).values())
         else:
             counts = items
-    if any((not isinstance(c, (int, float))) or c < 0 for c in counts):
+    if any(isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0 for c in counts):
         raise ValueError("gram counts must be non-negative numbers")
-    total = float(sum(counts))
+    return [float(c) for c in counts]
+
+
+def semantic_entropy(
+    counts_or_texts: Mapping[str, int] | Iterable[str] | Iterable[int],
+    grams: StrategicGrams | str | GramMatcher | None = None,
+    counting: Counting = "longest",
+) -> float:
+    """Shannon entropy (nats) of the gram frequency distribution: the paper's strategic diversity.
+
+    Pass gram counts (a mapping gram -> count, or a sequence of counts), or texts together with
+    `grams`. H = -sum p log p with p(g) = c(g) / sum c (the plug-in estimate, scipy.stats.entropy).
+    NaN when no gram occurs: the diversity of nothing is unknown, not zero.
+    """
+    counts = _counts(counts_or_texts, grams, counting)
+    if sum(counts) <= 0:
+        return math.nan
+    return float(scipy.stats.entropy(counts))
+
+
+def semantic_entropy_miller_madow(
+    counts_or_texts: Mapping[str, int] | Iterable[str] | Iterable[int],
+    grams: StrategicGrams | str | GramMatcher | None = None,
+    counting: Counting = "longest",
+) -> float:
+    """The plug-in entropy plus Miller-Madow's bias correction (K - 1) / (2N), in nats.
+
+    The plug-in estimate is biased low, more so with few occurrences (a fixed 249-gram Zipf
+    distribution reads 2.95 nats from 50 occurrences, 3.95 from 5,000; true 3.98). K is the number
+    of distinct grams seen, N the number of occurrences. NaN when no gram occurs.
+    """
+    counts = _counts(counts_or_texts, grams, counting)
+    total = sum(counts)
     if total <= 0:
-        return 0.0
-    return -sum((c / total) * math.log(c / total) for c in counts if c > 0)
+        return math.nan
+    seen = sum(1 for c in counts if c > 0)
+    return float(scipy.stats.entropy(counts)) + (seen - 1) / (2.0 * total)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hicra.eval_metrics import (
+from hicra.eval.passk import (
     avg_at_k,
     k_values,
     majority_vote,

@@ -1,0 +1,387 @@
+"""HICRA on top of TRL: a trainer that changes one thing, the advantages, and logs the lens.
+
+`HICRATrainer` lets TRL's `GRPOTrainer` generate, score and compute group advantages as usual, then
+hands them to the registered credit rule (`hicra.advantages.CREDITS`, chosen by `args.credit`):
+`hicra` turns the (B,) advantages into (B, T) ones where planning tokens get A + alpha*|A|. TRL's
+loss accepts (B, T) advantages as they are, so every loss type, `num_iterations`, gradient
+accumulation, vLLM and multi-process training keep working. Which combinations are meaningful:
+token-level credits need token-level importance sampling (`importance_sampling_level="token"`,
+TRL's default); with "sequence" (GSPO, LUSPO) every token of a response carries the mean
+advantage, so `HICRAConfig` refuses that combination. With `credit="grpo"` the advantages are
+left as TRL made them: training is exactly TRL's GRPO. The hierarchy metrics are logged either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+from transformers.trainer_callback import ProgressCallback
+from trl import GRPOTrainer
+
+from hicra import __version__
+from hicra.advantages import CreditBatch, get_credit
+from hicra.errors import HicraError
+from hicra.grams import StrategicGrams
+from hicra.hierarchy import (
+    fork_overlap,
+    semantic_entropy,
+    semantic_entropy_miller_madow,
+    token_entropy_by_class,
+)
+from hicra.run_folder import (
+    Metric,
+    RolloutField,
+    RunLog,
+    checkpoint_step,
+    last_complete_checkpoint,
+)
+from hicra.tagging import PlanningTagger
+from hicra.train.callbacks import CompactProgressCallback, MetricsCallback
+from hicra.train.config import HICRAConfig
+from hicra.train.rewards import AccuracyReward, completion_text
+
+
+def _user_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    for message in reversed(prompt or []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content", "")
+            return content if isinstance(content, str) else str(content)
+    return str(prompt)
+
+
+def real_tokens(batch: dict[str, Any]) -> torch.Tensor:
+    """The model's own completion tokens: the completion mask, minus tool outputs (TRL's tool_mask)."""
+    real = batch["completion_mask"].bool()
+    if "tool_mask" in batch:
+        real = real & batch["tool_mask"].bool()
+    return real
+
+
+class HICRATrainer(GRPOTrainer):
+    """TRL's GRPOTrainer with hierarchy-aware credit assignment and hierarchy metrics.
+
+    Writes `metrics.jsonl`, `rollouts.jsonl` and `config.yaml` into `args.output_dir`.
+    `run_config` adds fields (model, dataset, ...) to config.yaml.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        strategic_grams: StrategicGrams | str | None = None,
+        run_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.args, HICRAConfig):
+            raise HicraError(
+                "HICRATrainer needs an HICRAConfig (a GRPOConfig with the HICRA fields)"
+            )
+        self.credit = get_credit(self.args.credit)
+        self.grams = StrategicGrams.resolve(strategic_grams or self.args.strategic_grams)
+        tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+        self.tagger = PlanningTagger(self.grams, tokenizer)
+        self.run_log = RunLog(self.args.output_dir, is_main=self.accelerator.is_main_process)
+        self._run_config = dict(run_config or {})
+        self._window = torch.zeros(4, dtype=torch.float64)  # loss-time sums of one optimizer step
+        self._window_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entropy, planning)
+        self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
+        self._last_entropies: torch.Tensor | None = None
+        self.add_callback(MetricsCallback(self.run_log))
+        if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
+            self.remove_callback(ProgressCallback)
+            self.add_callback(CompactProgressCallback())
+
+    # ------------------------------------------------------------------ training entry
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+        """Resume cuts the logs back to the checkpoint's step; a fresh run keeps old logs aside."""
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:
+            main = self.accelerator.is_main_process
+            found = last_complete_checkpoint(self.args.output_dir, remove_incomplete=main)
+            checkpoint = str(found) if found is not None else None
+            if checkpoint is None:
+                raise HicraError(
+                    f"nothing to resume: no complete checkpoint in {self.args.output_dir}"
+                )
+        if checkpoint:
+            step = checkpoint_step(str(checkpoint).rstrip("/"))
+            if step is None:
+                raise HicraError(f"{checkpoint} is not a checkpoint-N folder of a run")
+            self.run_log.truncate_after(step)
+        elif self.run_log.has_logs():
+            self.run_log.set_aside()
+        self.run_log.write_config(self._config_record())
+        return super().train(resume_from_checkpoint=checkpoint, **kwargs)
+
+    def _config_record(self) -> dict[str, Any]:
+        model_id = getattr(getattr(self.model, "config", None), "_name_or_path", None)
+        record = {"hicra_version": __version__, "model_name_or_path": model_id}
+        record.update(self._run_config)
+        args = self.args.to_replayable_dict()
+        record.update({k: v for k, v in args.items() if k not in record})
+        record["strategic_grams_resolved"] = {"name": self.grams.name, "count": len(self.grams)}
+        return record
+
+    # ------------------------------------------------------------------ credit assignment
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        out = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        real = real_tokens(out)
+        counts: Counter[str] = Counter()
+        planning = self.tagger.token_mask(
+            out["completion_ids"],
+            real,
+            gram_counts=counts,
+            counting=self.args.gram_counting,
+            strict=False,
+        )
+        planning = planning.to(real.device)
+        sequence_advantages = out["advantages"]
+        out["planning_mask"] = planning
+        out["sequence_advantages"] = sequence_advantages
+        out["advantages"] = self._assign_credit(sequence_advantages, planning, real, out, mode)
+        if self.args.hierarchy_metrics:
+            self._log_generation_metrics(mode, out["advantages"], planning, real, counts)
+        if mode == "train" and self.args.rollouts_per_step > 0:
+            self._log_rollouts(inputs, planning, real)
+        return out
+
+    def _assign_credit(
+        self,
+        advantages: torch.Tensor,
+        planning: torch.Tensor,
+        real: torch.Tensor,
+        out: dict,
+        mode: str,
+    ) -> torch.Tensor:
+        """One registry lookup: the credit rule gets only what it declared it needs."""
+        entropies = threshold = None
+        if "entropies" in self.credit.needs:
+            entropies = self._generation_entropies(out, mode)
+            threshold = self._global_quantile(
+                entropies[real], self.args.fork_quantile, kind="credit_entropies"
+            )
+        batch = CreditBatch(
+            advantages=advantages,
+            planning_mask=planning,
+            completion_mask=real,
+            group_size=self.num_generations if mode == "train" else self.num_generations_eval,
+            alpha=self.args.hicra_alpha,
+            quantile=self.args.fork_quantile,
+            entropies=entropies,
+            entropy_threshold=threshold,
+        )
+        return self.credit.rule(batch)
+
+    def _generation_entropies(self, out: dict, mode: str) -> torch.Tensor:
+        """Per-token entropies of the policy that sampled the batch (one extra no-grad forward)."""
+        ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
+        mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
+        with torch.no_grad():
+            _, entropies, _ = super()._get_per_token_logps_and_entropies(
+                self.model,
+                ids,
+                mask,
+                out["completion_ids"].size(1),
+                batch_size=self.args.per_device_train_batch_size
+                if mode == "train"
+                else self.args.per_device_eval_batch_size,
+                compute_entropy=True,
+            )
+        return entropies
+
+    def _gather_values(self, values: torch.Tensor, kind: str) -> torch.Tensor:
+        """A 1-D tensor of every process's values (each process's own count), in rank order.
+
+        `kind` names the values ("credit_entropies", "fork_entropies", "fork_planning"), for anyone
+        who wraps this method.
+        """
+        local = values.detach().float().reshape(-1).to(self.accelerator.device)
+        if self.accelerator.num_processes == 1:
+            return local
+        padded = self.accelerator.pad_across_processes(local, dim=0, pad_index=math.nan)
+        gathered = self.accelerator.gather(padded)
+        return gathered[~torch.isnan(gathered)]
+
+    def _global_quantile(self, values: torch.Tensor, quantile: float, kind: str) -> float | None:
+        """The quantile (linear interpolation) over the values of every process: the same for
+        any split of one global batch over processes."""
+        everything = self._gather_values(values, kind)
+        return float(torch.quantile(everything, quantile)) if everything.numel() else None
+
+    # ------------------------------------------------------------------ metrics
+    def _reduce(self, values: list[float], kind: str) -> list[float]:
+        """Sum over processes: means are built from global sums and counts (token-weighted).
+
+        `kind` ("generation" or "loss") names the statistics, for anyone who wraps this method.
+        """
+        local = torch.tensor(values, dtype=torch.float64, device=self.accelerator.device)
+        return self.accelerator.reduce(local, reduction="sum").tolist()
+
+    def _log_generation_metrics(
+        self,
+        mode: str,
+        advantages: torch.Tensor,
+        planning: torch.Tensor,
+        real: torch.Tensor,
+        counts: Counter[str],
+    ) -> None:
+        token_adv = advantages if advantages.dim() == 2 else advantages.unsqueeze(1).expand_as(real)
+        token_adv = token_adv.detach().float()
+        execution = real & ~planning
+        counts_of = self._accuracy.pop_counts() if self._accuracy is not None else {}
+        scores = self._accuracy.last_scores if self._accuracy is not None else []
+        n_plan, n_exec, adv_plan, adv_exec, correct, scored, timeouts, errors = self._reduce(
+            [
+                float(planning.sum()),
+                float(execution.sum()),
+                float(token_adv[planning].sum()),
+                float(token_adv[execution].sum()),
+                float(sum(score >= 1.0 for score in scores)),  # exactly correct, never partial
+                float(len(scores)),
+                float(counts_of.get("verify_timeouts", 0)),
+                float(counts_of.get("scorer_errors", 0)),
+            ],
+            kind="generation",
+        )
+        merged: Counter[str] = Counter()
+        for part in gather_object([dict(counts)]):
+            merged.update(part)
+        occurrences = sum(merged.values())
+        metrics = self._metrics[mode]
+        metrics[Metric.PLANNING_RATIO].append(_ratio(n_plan, n_plan + n_exec))
+        metrics[Metric.PLANNING_ADVANTAGE].append(_ratio(adv_plan, n_plan))
+        metrics[Metric.EXECUTION_ADVANTAGE].append(_ratio(adv_exec, n_exec))
+        metrics[Metric.GRAM_OCCURRENCES].append(float(occurrences))
+        # No gram at all: the diversity is unknown (missing), not zero.
+        metrics[Metric.SEMANTIC_ENTROPY].append(
+            semantic_entropy(merged) if occurrences else math.nan
+        )
+        metrics[Metric.SEMANTIC_ENTROPY_MM].append(
+            semantic_entropy_miller_madow(merged) if occurrences else math.nan
+        )
+        metrics[Metric.DISTINCT_GRAMS].append(float(len(merged)))
+        if self._accuracy is not None:
+            metrics[Metric.ACCURACY].append(_ratio(correct, scored))
+            metrics[Metric.COMPLETIONS].append(scored)
+            metrics[Metric.VERIFY_TIMEOUTS].append(timeouts)
+            metrics[Metric.SCORER_ERRORS].append(errors)
+
+    def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any):
+        logps, entropies, aux = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        if kwargs.get("compute_entropy"):
+            self._last_entropies = entropies
+        return logps, entropies, aux
+
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
+        self._last_entropies = None
+        loss = super()._compute_loss(model, inputs)
+        if self.args.hierarchy_metrics and self._last_entropies is not None:
+            self._accumulate_entropy_metrics(inputs, self._last_entropies.detach())
+        return loss
+
+    def _accumulate_entropy_metrics(self, inputs: dict[str, Any], entropies: torch.Tensor) -> None:
+        """Collect an optimizer step's micro-batches, then log its entropy metrics once.
+
+        Entropy means are token-weighted sums over processes; the fork overlap's "high entropy"
+        threshold is the quantile over every real token of the step on every process, so it does
+        not depend on the micro-batch size or the number of processes.
+        """
+        real = real_tokens(inputs)
+        planning = inputs["planning_mask"].bool() & real
+        split = token_entropy_by_class(entropies, planning, real)
+        self._window += torch.tensor(
+            [
+                split.planning_sum,
+                split.planning_tokens,
+                split.execution_sum,
+                split.execution_tokens,
+            ],
+            dtype=torch.float64,
+        )
+        self._window_tokens.append((entropies[real].float(), planning[real]))
+        mode = "train" if self.model.training else "eval"
+        if mode == "train" and not self.accelerator.sync_gradients:
+            return
+        p_sum, p_n, e_sum, e_n = self._reduce(self._window.tolist(), kind="loss")
+        values = torch.cat([v for v, _ in self._window_tokens])
+        flags = torch.cat([f for _, f in self._window_tokens]).float()
+        self._window.zero_()
+        self._window_tokens = []
+        all_values = self._gather_values(values, kind="fork_entropies")
+        all_flags = self._gather_values(flags, kind="fork_planning").bool()
+        fork = fork_overlap(
+            all_values.unsqueeze(0),
+            all_flags.unsqueeze(0),
+            torch.ones_like(all_flags).unsqueeze(0),
+            self.args.fork_quantile,
+        )
+        metrics = self._metrics[mode]
+        metrics[Metric.PLANNING_ENTROPY].append(_ratio(p_sum, p_n))
+        metrics[Metric.EXECUTION_ENTROPY].append(_ratio(e_sum, e_n))
+        metrics[Metric.ENTROPY].append(_ratio(p_sum + e_sum, p_n + e_n))
+        metrics[Metric.FORK_PLANNING_HIGH].append(_none_nan(fork.planning_high_entropy_share))
+        metrics[Metric.FORK_HIGH_PLANNING].append(_none_nan(fork.high_entropy_planning_share))
+
+    # ------------------------------------------------------------------ rollouts
+    def _log_rollouts(
+        self,
+        inputs: list[dict[str, Any]],
+        planning: torch.Tensor,
+        real: torch.Tensor,
+    ) -> None:
+        """A few whole prompt groups per generation, with rewards and planning spans."""
+        lengths = self.accelerator.gather(real.sum(dim=1)).tolist()
+        plan_counts = self.accelerator.gather(planning.sum(dim=1)).tolist()
+        answers = gather_object([x.get("answer") for x in inputs])
+        if not self.accelerator.is_main_process:
+            return
+        total = len(lengths)
+        group = self.num_generations
+        keep = min(total, self.args.rollouts_per_step * group)
+        prompts = list(self._logs["prompt"])[-total:][:keep]
+        completions = list(self._logs["completion"])[-total:][:keep]
+        seq_adv = list(self._logs["advantages"])[-total:][:keep]
+        reward_names = list(self._logs["rewards"])
+        per_func = {n: list(self._logs["rewards"][n])[-total:][:keep] for n in reward_names}
+        weights = self.reward_weights.tolist()
+        step = self.state.global_step + 1
+        rows = []
+        for i in range(keep):
+            text = completion_text(completions[i])
+            rewards = {n: per_func[n][i] for n in reward_names}
+            accuracy = rewards.get("accuracy")
+            rows.append(
+                {
+                    RolloutField.STEP: step,
+                    RolloutField.GROUP: i // group,
+                    RolloutField.PROMPT: _user_text(prompts[i]),
+                    RolloutField.COMPLETION: text,
+                    RolloutField.ANSWER: answers[i],
+                    RolloutField.REWARD: sum(
+                        w * (v if v == v else 0.0)
+                        for w, v in zip(weights, rewards.values(), strict=True)
+                    ),
+                    RolloutField.REWARDS: rewards,
+                    RolloutField.CORRECT: None if accuracy is None else bool(accuracy >= 1.0),
+                    RolloutField.ADVANTAGE: seq_adv[i],
+                    RolloutField.PLANNING_SPANS: [list(s) for s in self.tagger.spans(text)],
+                    RolloutField.LENGTH: int(lengths[i]),
+                    RolloutField.PLANNING_TOKENS: int(plan_counts[i]),
+                }
+            )
+        self.run_log.log_rollouts(rows)
+
+
+def _ratio(total: float, count: float) -> float:
+    return total / count if count else float("nan")
+
+
+def _none_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
