@@ -127,7 +127,14 @@ def test_resume_skips_a_checkpoint_killed_while_saving(tiny_model_dir, math_file
 
 def test_resume_without_checkpoint_is_clear(tiny_model_dir, math_file, tmp_path, capsys):
     assert main([*tiny_args(tiny_model_dir, math_file, tmp_path / "none"), "--resume"]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "is not a hicra run folder" in capsys.readouterr().err
+    run = tmp_path / "run"
+    args = tiny_args(tiny_model_dir, math_file, run, "--save-strategy", "no")
+    args[args.index("--max-steps") + 1] = "1"
+    assert main(args) == 0
+    (run / "final_model" / "config.json").unlink()  # a run without checkpoint that did not finish
+    assert main([*args, "--resume"]) == 2
+    assert "--resume: no checkpoint in" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -143,7 +150,7 @@ def test_resume_without_checkpoint_is_clear(tiny_model_dir, math_file, tmp_path,
         ("unknown_key", "unknown config key 'learning_rat'; did you mean learning_rate"),
         ("unknown_flag", "unknown option '--learning-rat'"),
         ("bad_credit", "credit"),
-        ("bad_alpha", "hicra_alpha must be in [0, 1)"),
+        ("bad_alpha", "--hicra-alpha must be a number in [0, 1)"),
         ("unknown_rg", "unknown reasoning-gym task 'chain_summ'"),
     ],
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hicra.train.runner import resolve_config
+from hicra.train.config import resolve_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -18,7 +18,9 @@ def test_there_are_example_configs():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_example_config_resolves(path):
     # --use-cpu only so that bf16 validates on this CPU machine; nothing is loaded or trained
-    config, args, layer = resolve_config(["--config", str(path), "--use-cpu"])
+    resolved = resolve_config(["--config", str(path), "--use-cpu"])
+    config, args, layer = resolved.config, resolved.args, resolved.layer
+    assert not resolved.auto_output_dir
     assert config.credit == layer.get("credit", "hicra")
     assert args.model == layer["model"] and args.dataset == layer["dataset"]
     assert config.output_dir == layer["output_dir"]

@@ -209,7 +209,7 @@ def test_config_replays_from_its_dict():
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown credit 'nope'; choose from grpo, hicra"):
         HICRAConfig(output_dir="/tmp/x", credit="nope", use_cpu=True)
-    with pytest.raises(ValueError, match=r"hicra_alpha must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"--hicra-alpha must be a number in \[0, 1\)"):
         HICRAConfig(output_dir="/tmp/x", hicra_alpha=1.0, use_cpu=True)
 
 

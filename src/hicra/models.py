@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -209,3 +210,58 @@ def load_model(spec: str | os.PathLike[str], dtype: Any = None, **kwargs: Any) -
         )
     except (OSError, ValueError) as err:
         raise _hub_hint(str(spec), err) from None
+
+
+# --------------------------------------------------------------------------- fingerprints
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".msgpack", ".h5")
+_CONTENT_FILES = (
+    "config.json",
+    "generation_config.json",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+)
+
+
+def model_fingerprint(path: str | os.PathLike[str]) -> str:
+    """A short hash that changes when a local model's weights or tokenizer change.
+
+    Weights: each file's name, size and modification time, plus the header of every safetensors
+    file and the content of index files (cheap: no weight bytes are read). Tokenizer and configs:
+    their content. A hub id (not a local folder) is its own fingerprint: "hub:ID".
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return f"hub:{path}"
+    digest = hashlib.sha256()
+    for file in sorted(folder.iterdir()):
+        if not file.is_file():
+            continue
+        name = file.name
+        if name.endswith(_WEIGHT_SUFFIXES) or name.endswith(".index.json"):
+            stat = file.stat()
+            digest.update(f"{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+            if name.endswith(".safetensors"):
+                digest.update(_safetensors_header(file))
+            elif name.endswith(".index.json"):
+                digest.update(file.read_bytes())
+        elif name in _CONTENT_FILES:
+            digest.update(name.encode() + b"\n" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _safetensors_header(file: Path) -> bytes:
+    """The JSON header of a safetensors file (tensor names, dtypes, shapes, offsets)."""
+    try:
+        with open(file, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            return handle.read(min(size, 100_000_000))
+    except OSError:
+        return b""

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from hicra.errors import HicraError
 from hicra.jsonl import append_jsonl, read_jsonl
 
 METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
@@ -29,6 +30,7 @@ METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
     "summary.json",
 )
 FINAL_MODEL_DIR = "final_model"
+RUN_MARKER = ".hicra-run"  # written when hicra creates a run folder: "this folder is a run"
 
 
 class Metric:
@@ -189,3 +191,109 @@ def last_complete_checkpoint(
             print(f"hicra: removing incomplete {path} (the run was killed while saving it)")
             shutil.rmtree(path, ignore_errors=True)
     return None
+
+
+# --------------------------------------------------------------------------- claiming a folder
+def is_run_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` is a hicra run: it has the marker, or (runs of older versions) logs,
+    checkpoints, or a config.yaml written by hicra."""
+    folder = Path(folder)
+    if (folder / RUN_MARKER).is_file() or (folder / METRICS_FILE).is_file():
+        return True
+    if checkpoints(folder):
+        return True
+    try:
+        config = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(config, dict) and "hicra_version" in config
+
+
+def finished_step(folder: str | os.PathLike[str]) -> int | None:
+    """The last step of a run that trained to the end (summary.json and final_model written)."""
+    folder = Path(folder)
+    if not (folder / FINAL_MODEL_DIR / "config.json").is_file():
+        return None
+    try:
+        summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        return int(summary["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_run_folder(folder: str | os.PathLike[str], resume: bool) -> None:
+    """What `hicra train` may write into: a new or empty folder, or (with --resume) a run.
+
+    Anything else is an error that names the folder: hicra never writes into a folder of the
+    user's own files (a model card would replace their README.md, a config their config.yaml).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise HicraError(f"output folder {folder} is a file, not a folder")
+    if resume:
+        if not folder.is_dir() or not is_run_folder(folder):
+            raise HicraError(f"--resume: {folder} is not a hicra run folder")
+        if not checkpoints(folder) and finished_step(folder) is None:
+            raise HicraError(f"--resume: no checkpoint in {folder} to resume from")
+        return
+    if not folder.is_dir() or not any(p.name != ".lock" for p in folder.iterdir()):
+        return
+    if is_run_folder(folder):
+        raise HicraError(
+            f"{folder} already holds a run; use --resume to continue it, or another --output-dir"
+        )
+    raise HicraError(
+        f"output folder {folder} is not empty and is not a hicra run folder: hicra writes only "
+        "into a new or empty folder (or continues a run with --resume)"
+    )
+
+
+def create_run_folder(folder: str | os.PathLike[str], numbered: bool) -> Path:
+    """Create the run folder and mark it as a run; with `numbered`, a taken name gets "-2", "-3"...
+
+    The creation is atomic (mkdir fails when the name exists), so two runs started in the same
+    second never share a folder. An existing empty folder is used as it is.
+    """
+    base = Path(folder)
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HicraError(f"cannot create {base.parent}: {err.strerror}") from None
+    for attempt in range(1, 1000):
+        path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if numbered:
+                continue
+            path = base  # an explicit folder that exists: check_run_folder has vetted it
+        except OSError as err:
+            raise HicraError(f"cannot create the run folder {path}: {err.strerror}") from None
+        try:
+            marker = path / RUN_MARKER
+            if not marker.exists():
+                marker.write_text(json.dumps({"created": time.time(), "pid": os.getpid()}) + "\n")
+        except OSError as err:
+            raise HicraError(f"cannot write to the run folder {path}: {err.strerror}") from None
+        return path
+    raise HicraError(f"cannot find a free run folder name next to {base}")
+
+
+def remove_failed_start(folder: str | os.PathLike[str], created: bool) -> bool:
+    """Undo a start that failed before training wrote anything: a failed start leaves no empty or
+    config-only run folder behind. A folder hicra created is deleted; a folder the user gave
+    (empty before) gets its bookkeeping files (marker, lock, config.yaml) removed."""
+    folder = Path(folder)
+    bookkeeping = {RUN_MARKER, ".lock", CONFIG_FILE}
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return False
+    if any(p.name not in bookkeeping for p in entries):
+        return False  # it trained (logs, checkpoints) or holds other files: keep everything
+    if created:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for path in entries:
+            path.unlink(missing_ok=True)
+    return True

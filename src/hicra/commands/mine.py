@@ -120,6 +120,20 @@ def summary(result: MiningResult, output: Path, show: int) -> str:
     return "\n".join(lines)
 
 
+def refuse_overwriting_inputs(output: Path, inputs: list[Path]) -> None:
+    """`hicra mine X -o X` would replace the corpus with its grams: the output may not be an input
+    (the same file after resolving links, or a file already in an input folder)."""
+    target = output.resolve()
+    for source in inputs:
+        resolved = Path(source).resolve()
+        inside = resolved.is_dir() and target.exists() and resolved in target.parents
+        if target == resolved or inside:
+            raise HicraError(
+                f"--output {output} is the input {source}: mining would overwrite its corpus; "
+                "give another output file"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from hicra.mining import MiningConfig, TraceSpec, mine
     from hicra.mining.clustering import DEFAULT_THRESHOLD
@@ -127,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.exists() and args.output.is_dir():
         raise HicraError(f"--output {args.output} is a folder; give a file name")
+    refuse_overwriting_inputs(args.output, args.inputs)
     config = MiningConfig(
         ngram_min=args.ngram_min,
         ngram_max=args.ngram_max,

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -29,7 +30,13 @@ from hicra.eval.registry import (
     parse_benchmarks,
     source_of,
 )
-from hicra.eval.results import average, summarize_benchmark, write_results
+from hicra.eval.results import (
+    MARKDOWN_FILE,
+    RESULTS_FILE,
+    average,
+    summarize_benchmark,
+    write_results,
+)
 from hicra.eval.sampling import (
     Backend,
     Request,
@@ -40,8 +47,11 @@ from hicra.eval.sampling import (
     make_backend,
     prompt_format,
 )
+from hicra.folder_lock import FolderLock
 from hicra.jsonl import append_jsonl, read_jsonl
-from hicra.models import resolve_model_path
+from hicra.limits import EVAL as EVAL_LIMITS
+from hicra.limits import check_limits
+from hicra.models import model_fingerprint, resolve_model_path
 from hicra.prompts import BOXED_INSTRUCTION
 
 SAMPLES_FILE = "samples.jsonl"
@@ -129,6 +139,7 @@ def _identity(config: EvalConfig, model_path: str, tokenizer: Any) -> dict[str, 
     local = Path(model_path)
     return {
         "model_path": str(local.resolve()) if local.exists() else model_path,
+        "model_fingerprint": model_fingerprint(model_path),
         "checker": config.checker,
         "temperature": config.temperature,
         "top_p": config.top_p,
@@ -151,9 +162,11 @@ def _check_resume(output_dir: Path, identity: dict[str, Any]) -> None:
         changed = [
             f"{key} {saved.get(key)!r} -> {value!r}"
             for key, value in identity.items()
-            if saved.get(key) != value
+            if saved.get(key) != value and key != "model_fingerprint"
         ]
-        if changed:
+        if not changed and saved.get("model_fingerprint") != identity["model_fingerprint"]:
+            _set_aside(output_dir)  # same model folder and settings, but other weights
+        elif changed:
             raise EvalError(
                 f"{output_dir} holds an evaluation with other settings ({'; '.join(changed)}); "
                 "rerun with the same settings to resume it, or use another --output-dir"
@@ -161,6 +174,24 @@ def _check_resume(output_dir: Path, identity: dict[str, Any]) -> None:
     staging = path.with_name(f".{CONFIG_FILE}.tmp")
     staging.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
     os.replace(staging, path)
+
+
+def _set_aside(output_dir: Path) -> None:
+    """The model's weights changed since the samples were made: keep the old files, renamed, and
+    start fresh (their scores belong to the old weights)."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    moved = []
+    for name in (SAMPLES_FILE, RESULTS_FILE, MARKDOWN_FILE):
+        path = output_dir / name
+        if path.is_file():
+            target = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+            os.replace(path, target)
+            moved.append(target.name)
+    print(
+        f"hicra eval: the model's weights or tokenizer changed since {output_dir} was evaluated "
+        f"(fingerprint differs): evaluating afresh; the old files are kept as {', '.join(moved)}",
+        file=sys.stderr,
+    )
 
 
 # --------------------------------------------------------------------------- the runner
@@ -215,8 +246,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run (or resume) an evaluation; write samples.jsonl, results.json, results.md."""
     if config.checker not in CHECKERS:
         raise EvalError(f"unknown checker {config.checker!r}; choose from {', '.join(CHECKERS)}")
-    if config.samples is not None and config.samples < 1:
-        raise EvalError(f"--samples must be at least 1, got {config.samples}")
+    check_limits(asdict(config), EVAL_LIMITS)  # NaN temperature, zero samples, ...
     settings = SamplingSettings(
         config.temperature, config.top_p, config.max_new_tokens, config.seed
     )
@@ -225,15 +255,48 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     problems = {b.name: load_benchmark(b, config.data_dir, config.limit) for b in benches}
     sources = {b.name: source_of(b, config.data_dir) for b in benches}
     samples = {b.name: config.samples or b.default_samples for b in benches}
-    backend_name = choose_backend(config.backend)
+    backend_name = choose_backend(config.backend)  # fails before any folder is made
     model_path = resolve_model_path(config.model)
     tokenizer = load_eval_tokenizer(model_path)
+    source = _Source(backend_name, model_path, tokenizer)
 
     output_dir = Path(config.output_dir).expanduser()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EvalError(f"output folder {output_dir} is a file, not a folder")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise EvalError(f"cannot create the output folder {output_dir}: {err.strerror}") from None
+    lock = FolderLock(output_dir, "evaluation folder").acquire()  # one writer per folder
+    try:
+        return _evaluate_in(
+            output_dir, config, source, benches, problems, sources, samples, settings
+        )
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The model side of an evaluation: backend name, model folder (or hub id), tokenizer."""
+
+    backend_name: str
+    model_path: str
+    tokenizer: Any
+
+
+def _evaluate_in(
+    output_dir: Path,
+    config: EvalConfig,
+    source: _Source,
+    benches: list[Benchmark],
+    problems: dict[str, list[Problem]],
+    sources: dict[str, str],
+    samples: dict[str, int],
+    settings: SamplingSettings,
+) -> dict[str, Any]:
+    """Resume or start the evaluation in a locked output folder; write its results."""
+    backend_name, model_path, tokenizer = source.backend_name, source.model_path, source.tokenizer
     identity = _identity(config, model_path, tokenizer)
     _check_resume(output_dir, identity)
     samples_path = output_dir / SAMPLES_FILE

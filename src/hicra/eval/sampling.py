@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from hicra.errors import HicraError
+from hicra.limits import EVAL as EVAL_LIMITS
+from hicra.limits import check_limits
 from hicra.models import ModelError, load_model, load_tokenizer
 from hicra.prompts import user_prompt
 
@@ -36,12 +38,8 @@ class SamplingSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise HicraError(f"--temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise HicraError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise HicraError(f"--max-new-tokens must be at least 1, got {self.max_new_tokens}")
+        values = {"temperature": self.temperature, "top_p": self.top_p}
+        check_limits({**values, "max_new_tokens": self.max_new_tokens}, EVAL_LIMITS)
 
 
 @dataclass(frozen=True)

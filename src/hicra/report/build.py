@@ -6,6 +6,7 @@ report of a live run is being rebuilt never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -76,9 +77,15 @@ def analyse(
 
 
 def _write(path: Path, data: bytes) -> None:
+    """Replace `path` atomically; an unwritable folder is one clear error, not a traceback."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise HicraError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def build_report(
@@ -111,7 +118,10 @@ def build_report(
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise HicraError(f"--output {output} exists and is not a folder")
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HicraError(f"cannot create the report folder {output}: {err.strerror}") from None
     files = {name: output / f"{name}.png" for name in figures}
     for name, png in figures.items():
         _write(files[name], png)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from html import escape
 from importlib import resources
 
@@ -22,8 +23,14 @@ def _asset(name: str) -> str:
     return resources.files("hicra.report").joinpath(f"assets/{name}").read_text("utf-8")
 
 
+# C0 and C1 control characters (but tab, newline, carriage return) and NUL: raw model output may
+# hold them, and they make an HTML page invalid (NUL) or invisible; they are shown as U+FFFD.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """Text for the page: HTML-escaped, control characters replaced by U+FFFD."""
+    return escape(_CONTROL.sub("\ufffd", str(value)), quote=True)
 
 
 def _pct(value: float | None) -> str:

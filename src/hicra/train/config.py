@@ -11,33 +11,32 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from trl import GRPOConfig
 
 from hicra.advantages import CREDITS, get_credit
 from hicra.errors import HicraError
+from hicra.limits import TRAIN, check_limits
 from hicra.prompts import BOXED_INSTRUCTION
 from hicra.run_folder import CONFIG_FILE
+from hicra.train.layers import (
+    check_numbers_early,
+    is_resume,
+    output_dir_flag,
+    without_flag,
+    yaml_layer,
+)
 
 # TRL's configs still set transformers' deprecated `gradient_checkpointing` alias; users cannot act
 # on these warnings, so they are not shown.
 warnings.filterwarnings(
     "ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning
 )
-
-
-BUILTIN_CONFIGS = ("default",)
-# Fields that the trainer adds to config.yaml or that TrainingArguments derives itself.
-_RECORD_ONLY = {"hicra_version", "model_name_or_path", "strategic_grams_resolved"}
 
 
 def _credit_help() -> str:
@@ -100,14 +99,11 @@ class HICRAConfig(GRPOConfig):
     )
 
     def __post_init__(self) -> None:
+        check_limits(vars(self), TRAIN)  # before TRL reinterprets (max_steps -5: 3 epochs)
         if self.bf16 is None and not torch.cuda.is_available():
             self.bf16 = False  # TRL defaults to bf16, which a CPU-only machine rejects
         super().__post_init__()
         credit = get_credit(self.credit)
-        if not 0.0 <= self.hicra_alpha < 1.0:
-            raise HicraError(f"hicra_alpha must be in [0, 1), got {self.hicra_alpha}")
-        if not 0.0 <= self.fork_quantile < 1.0:
-            raise HicraError(f"fork_quantile must be in [0, 1), got {self.fork_quantile}")
         if credit.token_level and self.importance_sampling_level == "sequence":
             raise HicraError(
                 f"credit={self.credit!r} gives tokens of one response different advantages, but "
@@ -206,52 +202,8 @@ class TrainArgs:
         default=False, metadata={"help": "Print the resolved configuration as YAML and exit."}
     )
 
-
-def _load_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise HicraError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise HicraError(f"{path}{where}: invalid YAML: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise HicraError(f"{path}: a config file must be a YAML mapping of field: value")
-    return data
-
-
-def builtin_config(name: str) -> dict[str, Any]:
-    ref = resources.files("hicra").joinpath(f"configs/{name}.yaml")
-    with resources.as_file(ref) as path:
-        return _load_yaml(path)
-
-
-def _config_arg(argv: list[str], flag: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _without(argv: list[str], flag: str) -> list[str]:
-    out, skip = [], False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg == flag and i + 1 < len(argv):
-            skip = True
-            continue
-        if arg.startswith(flag + "="):
-            continue
-        out.append(arg)
-    return out
+    def __post_init__(self) -> None:
+        check_limits(vars(self), TRAIN)
 
 
 def make_parser() -> Any:
@@ -274,31 +226,29 @@ def _check_keys(config: dict[str, Any], known: set[str], source: str) -> None:
         raise HicraError(f"{source}: unknown config key {key!r}{hint}")
 
 
-def resolve_config(argv: list[str]) -> tuple[Any, TrainArgs, dict[str, Any]]:
-    """(HICRAConfig, TrainArgs, the YAML layer used) from command-line arguments."""
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A resolved `hicra train` command line."""
+
+    config: HICRAConfig
+    args: TrainArgs
+    layer: dict[str, Any]  # the YAML layer used
+    auto_output_dir: bool  # the run folder name was made up (runs/hicra-DATE-TIME): may be suffixed
+
+
+def resolve_config(argv: list[str]) -> ResolvedConfig:
+    """HICRAConfig and TrainArgs from a command line (YAML layer, then flags)."""
+    check_numbers_early(argv)
     parser = make_parser()
     known = {a.dest for a in parser._actions}
-    config_name = _config_arg(argv, "--config")
-    argv = _without(argv, "--config")
-    resume = any(a in ("--resume", "--resume=true", "--resume=True") for a in argv)
-    output_dir = _config_arg(argv, "--output_dir") or _config_arg(argv, "--output-dir")
-    saved = Path(output_dir) / CONFIG_FILE if output_dir else None
-    if config_name is None and resume and saved is not None and saved.is_file():
-        layer = {k: v for k, v in _load_yaml(saved).items() if k in known and k not in _RECORD_ONLY}
-        source = str(saved)
-    elif config_name is None or config_name in BUILTIN_CONFIGS:
-        layer, source = (
-            builtin_config(config_name or "default"),
-            f"built-in config {config_name or 'default'!r}",
-        )
-    else:
-        layer, source = _load_yaml(Path(config_name)), config_name
+    layer, source = yaml_layer(argv)
+    argv = without_flag(argv, "--config")
+    resume = is_resume(argv)
+    if source.endswith(CONFIG_FILE) and resume:  # a run's own config.yaml: keep what still exists
+        layer = {k: v for k, v in layer.items() if k in known}
     _check_keys(layer, known, source)
-    explicit_dir = output_dir or layer.get("output_dir")
-    if not explicit_dir and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # each process would pick its own timestamped folder and split the checkpoints
-        raise HicraError("with several processes, give the run folder: --output-dir DIR")
-    if not resume and "output_dir" not in layer:
+    auto = not (output_dir_flag(argv) or layer.get("output_dir")) and not resume
+    if auto:
         layer["output_dir"] = f"runs/hicra-{time.strftime('%Y%m%d-%H%M%S')}"
     parser.set_defaults_with_config(**{k: _cli_value(k, v) for k, v in layer.items()})
     try:
@@ -315,7 +265,7 @@ def resolve_config(argv: list[str]) -> tuple[Any, TrainArgs, dict[str, Any]]:
         close = difflib.get_close_matches(flags[0].split("=")[0], options, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise HicraError(f"unknown option {flags[0]!r}{hint} (see hicra train --help)")
-    return config, train_args, layer
+    return ResolvedConfig(config, train_args, layer, auto)
 
 
 _JSON_TEXT_FIELDS = ("dataset_kwargs", "few_shot")

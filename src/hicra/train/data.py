@@ -95,9 +95,7 @@ def _rows_from_file(
             raise DataError(f"{path}: expected a JSON list of objects (or {{'data': [...]}})")
         yield from ((i + 1, r) for i, r in enumerate(rows))
     elif suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
-            for i, row in enumerate(csv.DictReader(handle)):
-                yield i + 2, dict(row)  # line number in the file: the header is line 1
+        yield from _csv_rows(path, stats, skip)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -114,6 +112,35 @@ def _rows_from_file(
         raise DataError(
             f"{path}: unsupported file type {suffix!r}; use {', '.join(LOCAL_SUFFIXES)}"
         )
+
+
+def _csv_rows(path: Path, stats: ReadStats, skip: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """CSV rows with the line they start on; a row that is not UTF-8 is an error naming its line,
+    or with `skip` is skipped and counted (the bytes are read with surrogateescape to find it)."""
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        if _not_utf8(header):
+            raise DataError(f"{path}, line 1: the header is not UTF-8 text")
+        start = reader.line_num + 1
+        for values in reader:
+            line, start = start, reader.line_num + 1
+            if _not_utf8(values):
+                if skip:
+                    stats.skip("not UTF-8", line)
+                    continue
+                raise DataError(
+                    f"{path}, line {line}: not UTF-8 text (save the file as UTF-8, or use "
+                    "--skip-bad-rows to skip such rows)"
+                )
+            yield line, dict(zip(header, values, strict=False))
+
+
+def _not_utf8(values: list[str]) -> bool:
+    return any(any("\udc80" <= ch <= "\udcff" for ch in value) for value in values)
 
 
 def _math_rows(

@@ -1,20 +1,37 @@
-"""`hicra train` wiring: resolve the configuration (`train.config`), build the dataset, rewards and
-trainer, run, save the final model."""
+"""`hicra train` wiring: check the numbers, resolve the configuration (`train.config`), build the
+dataset and rewards, claim the run folder, build the trainer, run, save the final model.
+
+Order matters for users: everything that needs no model (numbers, flags, data, the output folder)
+is checked first, so bad input fails in seconds, and a start that fails leaves no run folder.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hicra.errors import HicraError
-from hicra.run_folder import FINAL_MODEL_DIR, METRICS_FILE
-from hicra.train.config import TrainArgs, make_parser, resolve_config
+from hicra.folder_lock import FolderLock
+from hicra.run_folder import (
+    CONFIG_FILE,
+    FINAL_MODEL_DIR,
+    check_run_folder,
+    create_run_folder,
+    finished_step,
+    remove_failed_start,
+)
 from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset
+from hicra.train.layers import check_numbers_early
+
+if TYPE_CHECKING:  # the config module imports TRL: slow, so only when a run really starts
+    from hicra.train.config import TrainArgs
 
 
 def _json_field(value: str | None, name: str) -> Any:
@@ -58,17 +75,25 @@ def data_spec(args: TrainArgs, seed: int) -> DataSpec:
     )
 
 
-def build_trainer(config: Any, args: TrainArgs) -> Any:
-    """Everything `hicra train` runs: model path, dataset, rewards, LoRA, the trainer."""
+@dataclass
+class Prepared:
+    """What a run needs besides the model weights: checked and built before any model loads."""
+
+    model_path: str
+    tokenizer: Any
+    dataset: Any
+    rewards: list[Any]
+    peft_config: Any
+    run_config: dict[str, Any]
+
+
+def prepare_run(config: Any, args: TrainArgs) -> Prepared:
+    """Dataset, tokenizer, rewards and LoRA settings: every data or model-name error surfaces
+    here, in seconds, before a model is loaded or a run folder is created."""
     from hicra.answers import MathVerifier
     from hicra.models import load_tokenizer, resolve_model_path
     from hicra.train.rewards import AccuracyReward, FormatReward
-    from hicra.train.trainer import HICRATrainer
 
-    model_path = resolve_model_path(args.model)
-    tokenizer = load_tokenizer(args.model)
-    if tokenizer.chat_template is None:
-        raise HicraError(f"model {args.model!r} has no chat template; hicra builds chat prompts")
     dataset, stats = build_dataset(data_spec(args, config.seed), prompt_style(args))
     if stats.skipped:
         print(
@@ -78,6 +103,10 @@ def build_trainer(config: Any, args: TrainArgs) -> Any:
     global_batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
     if len(dataset) * config.num_generations < global_batch:
         raise DataError(f"dataset has {len(dataset)} rows, fewer than one batch needs")
+    model_path = resolve_model_path(args.model)
+    tokenizer = load_tokenizer(args.model)
+    if tokenizer.chat_template is None:
+        raise HicraError(f"model {args.model!r} has no chat template; hicra builds chat prompts")
     verifier = MathVerifier(args.verify_workers, args.verify_timeout)
     rewards: list[Any] = [AccuracyReward(verifier, partial_credit=args.partial_credit)]
     weights = [args.accuracy_weight]
@@ -99,47 +128,112 @@ def build_trainer(config: Any, args: TrainArgs) -> Any:
         )
     run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     run_config["model_name_or_path"] = model_path
-    return HICRATrainer(
-        model=model_path,
-        reward_funcs=rewards,
-        args=config,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        run_config=run_config,
-    )
+    return Prepared(model_path, tokenizer, dataset, rewards, peft_config, run_config)
 
 
-def check_output_dir(config: Any, args: TrainArgs) -> None:
-    folder = Path(config.output_dir)
-    has_run = (folder / METRICS_FILE).exists() or any(folder.glob("checkpoint-*"))
-    if args.resume and not any(folder.glob("checkpoint-*")):
-        raise HicraError(f"--resume: no checkpoint in {folder} to resume from")
-    if has_run and not args.resume:
-        raise HicraError(
-            f"{folder} already holds a run; use --resume to continue it, or another --output-dir"
+def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None) -> Any:
+    """Everything `hicra train` runs: model path, dataset, rewards, LoRA, the trainer."""
+    from hicra.train.trainer import HICRATrainer
+
+    prepared = prepared or prepare_run(config, args)
+    try:
+        return HICRATrainer(
+            model=prepared.model_path,
+            reward_funcs=prepared.rewards,
+            args=config,
+            train_dataset=prepared.dataset,
+            processing_class=prepared.tokenizer,
+            peft_config=prepared.peft_config,
+            run_config=prepared.run_config,
         )
+    except HicraError:
+        raise
+    except Exception as err:  # the user's model meets the libraries here: say which, in one line
+        if os.environ.get("HICRA_DEBUG"):  # the full traceback, for bug reports
+            raise
+        detail = str(err).splitlines()[0][:300] if str(err) else ""
+        raise HicraError(
+            f"cannot start training with model {prepared.model_path!r}: "
+            f"{type(err).__name__}: {detail} (HICRA_DEBUG=1 shows the traceback)"
+        ) from None
+
+
+def already_finished(folder: Path, config: Any) -> int | None:
+    """The final step of a run in `folder` that finished with these step settings, else None.
+
+    Resuming a finished run with the same max_steps (and epochs) has nothing to do; a larger
+    max_steps continues it from its last checkpoint.
+    """
+    step = finished_step(folder)
+    if step is None:
+        return None
+    try:
+        saved = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        saved = {}
+    same = all(saved.get(k) == getattr(config, k) for k in ("max_steps", "num_train_epochs"))
+    if config.max_steps > 0:
+        same = step >= config.max_steps
+    return step if same else None
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or a single process): the one that creates, locks and writes the run folder."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def run(argv: list[str]) -> int:
     """`hicra train ARGS`: returns the exit status."""
     if any(a in ("-h", "--help") for a in argv):
+        from hicra.train.config import make_parser
+
         make_parser().print_help()
         return 0
-    config, args, _ = resolve_config(argv)
+    check_numbers_early(argv)  # bad numbers fail here, before TRL is imported
+    from hicra.train.config import resolve_config
+
+    resolved = resolve_config(argv)
+    config, args = resolved.config, resolved.args
     if args.print_config:
         shown = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
         shown.update({k: v for k, v in config.to_dict().items() if k != "hub_token"})
         print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
         return 0
-    check_output_dir(config, args)
-    trainer = build_trainer(config, args)
+    folder = Path(config.output_dir)
+    main = is_main_process()
+    if args.resume and (step := already_finished(folder, config)) is not None:
+        if main:
+            print(
+                f"hicra train: {folder} already finished at step {step} "
+                f"(max_steps {config.max_steps}): nothing to resume; give a larger --max-steps "
+                "to train on"
+            )
+        return 0
+    if main:
+        check_run_folder(folder, args.resume)
+    prepared = prepare_run(config, args)
+    if not main:
+        return _train(config, args, prepared, folder)
+    created = not folder.exists()
+    folder = create_run_folder(folder, numbered=resolved.auto_output_dir)
+    created = created or folder != Path(config.output_dir)
+    config.output_dir = str(folder)
+    with FolderLock(folder, "run folder"):
+        try:
+            return _train(config, args, prepared, folder)
+        except BaseException:
+            remove_failed_start(folder, created)
+            raise
+
+
+def _train(config: Any, args: TrainArgs, prepared: Prepared, folder: Path) -> int:
+    trainer = build_trainer(config, args, prepared)
     trainer.train(resume_from_checkpoint=True if args.resume else None)
-    final = Path(config.output_dir) / FINAL_MODEL_DIR
+    final = folder / FINAL_MODEL_DIR
     trainer.save_model(str(final))
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final))
-        print(f"hicra train: run folder {config.output_dir} (final model in {final})")
+        print(f"hicra train: run folder {folder} (final model in {final})")
     trainer.accelerator.wait_for_everyone()  # several processes: leave the group together
     trainer.accelerator.end_training()
     return 0
