@@ -22,3 +22,4 @@ bench: setup
 	.venv/bin/python benchmarks/eval_throughput.py
 	.venv/bin/python benchmarks/mining.py
 	.venv/bin/python benchmarks/report.py
+	.venv/bin/python benchmarks/experiment_overhead.py

@@ -6,7 +6,9 @@ noisy machine slows both alike. Printed: the median step time of each (TRL's `st
 scoring, loss and optimizer step; each run's first step is warm-up and left out), their ratio, and
 the time HICRA's own code takes per step, timed inside the step (tagging, credit, metrics, logs).
 
-    python benchmarks/train_step.py [--models tiny,smollm2-135m] [--rounds 2]
+    python benchmarks/train_step.py [--models tiny,smollm2-135m] [--rounds 2] [--device auto]
+
+The device is the GPU when one is present (`--device auto`), else the CPU; it is printed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from trl import GRPOTrainer
 
 from hicra.run_folder import RunLog
 from hicra.tiny import build_tiny_model, punctuation_reward
-from hicra.train.trainer import HICRAConfig, HICRATrainer
+from hicra.trainer import HICRAConfig, HICRATrainer
 
 
 class StepLog(TrainerCallback):
@@ -75,7 +77,7 @@ class TimedHICRATrainer(HICRATrainer):
         TimedHICRATrainer.own_seconds += time.perf_counter() - start
 
 
-def step_times(model: str, credit: str, folder: Path, settings: dict) -> list[float]:
+def step_times(model: str, credit: str, folder: Path, settings: dict, use_cpu: bool) -> list[float]:
     rows = [
         {"prompt": [{"role": "user", "content": f"What is {i} + {i}? Think step by step."}]}
         for i in range(256)
@@ -90,7 +92,8 @@ def step_times(model: str, credit: str, folder: Path, settings: dict) -> list[fl
         logging_steps=1,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
+        use_cpu=use_cpu,
+        bf16=not use_cpu,
         gradient_checkpointing=False,
         learning_rate=1e-6,
         seed=1,
@@ -122,7 +125,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="tiny,smollm2-135m")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     options = parser.parse_args()
+    import torch
+
+    device = options.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU here")
+    where = (
+        torch.cuda.get_device_name(0)
+        if device == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    print(f"device timed: {where}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in options.models.split(","):
             settings = SETTINGS[name]
@@ -137,7 +154,7 @@ def main() -> None:
             for round_index in range(options.rounds):
                 for credit in ("grpo", "hicra"):
                     folder = Path(tmp) / f"{name}-{credit}-{round_index}"
-                    times[credit] += step_times(model, credit, folder, settings)
+                    times[credit] += step_times(model, credit, folder, settings, device == "cpu")
             grpo, hicra = statistics.median(times["grpo"]), statistics.median(times["hicra"])
             print(
                 f"{name}: {settings['batch']} completions x {settings['length']} tokens, "

@@ -160,7 +160,7 @@ def hicra_entropy_length_advantages(
 
 
 # --------------------------------------------------------------------------- the credit registry
-NEEDS = ("entropies", "whole_groups")
+NEEDS = ("entropies", "whole_groups", "placebo_mask")
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,7 @@ class CreditBatch:
     quantile: float = 0.7  # "high entropy": at or above this quantile (0.7: the top 30%)
     entropies: torch.Tensor | None = None  # (B, T)
     entropy_threshold: float | None = None  # the quantile over the global batch
+    placebo_mask: torch.Tensor | None = None  # (B, T) bool: tokens of the placebo n-grams
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def assign_credit(name: str, batch: CreditBatch) -> torch.Tensor:
     credit = get_credit(name)
     if "entropies" in credit.needs and batch.entropies is None:
         raise ValueError(f"credit {name!r} needs the token entropies (CreditBatch.entropies)")
+    if "placebo_mask" in credit.needs and batch.placebo_mask is None:
+        raise ValueError(f"credit {name!r} needs the placebo mask (CreditBatch.placebo_mask)")
     return credit.rule(batch)
 
 
@@ -277,3 +280,13 @@ def hicra_entropy_length_credit(batch: CreditBatch) -> torch.Tensor:
         batch.alpha,
         batch.quantile,
     )
+
+
+@register_credit(
+    "placebo",
+    description="the paper's placebo control: HICRA's rule on the tokens of random frequent "
+    "n-grams that are not strategic grams, as many tokens as the real grams mark",
+    needs=("placebo_mask",),
+)
+def placebo_credit(batch: CreditBatch) -> torch.Tensor:
+    return hicra_advantages(batch.advantages, batch.placebo_mask, batch.alpha)

@@ -148,6 +148,11 @@ def strict_equal(answer: str | None, gold: str) -> bool:
 
 
 # --------------------------------------------------------------------------- gold answers
+# Where a row's question and gold answer are found, first match wins (training data, local files).
+QUESTION_FIELDS = ("question", "problem", "prompt", "query", "input")
+ANSWER_FIELDS = ("answer", "final_answer", "solution", "target", "output")
+
+
 class GoldMissing(Exception):
     """A field exists but holds no usable answer (e.g. a solution without \\boxed{})."""
 

@@ -10,7 +10,7 @@ from hicra.errors import HicraError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`. A module with
 # RAW_ARGS = True gets its raw argument list instead (train: every GRPOConfig field is a flag).
-COMMANDS = ("train", "tag", "eval", "mine", "report")
+COMMANDS = ("train", "tag", "eval", "mine", "report", "experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:

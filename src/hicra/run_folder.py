@@ -39,6 +39,7 @@ class Metric:
     ACCURACY = "hicra/accuracy"  # share of completions exactly correct (score >= 1)
     COMPLETIONS = "hicra/completions"  # completions scored in the step (behind ACCURACY)
     PLANNING_RATIO = "hicra/planning_ratio"
+    PLACEBO_RATIO = "hicra/placebo_ratio"  # credit=placebo: placebo-gram tokens / tokens
     PLANNING_ADVANTAGE = "hicra/planning_advantage"
     EXECUTION_ADVANTAGE = "hicra/execution_advantage"
     SEMANTIC_ENTROPY = "hicra/semantic_entropy"
@@ -155,6 +156,20 @@ class RunLog:
                 path.replace(target)
                 moved.append(target)
         return moved
+
+
+def read_run_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run folder's config.yaml as a mapping; a clear error when it is missing or unreadable."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise HicraError(f"{folder} is not a hicra run folder (no {CONFIG_FILE})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise HicraError(f"{path}: unreadable ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise HicraError(f"{path}: not a run configuration (a YAML mapping)")
+    return data
 
 
 def checkpoint_step(path: str | os.PathLike[str]) -> int | None:

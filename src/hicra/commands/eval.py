@@ -7,6 +7,7 @@ import sys
 
 from hicra.commands import positive_int
 from hicra.errors import HicraError
+from hicra.prompts import PromptStyle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,6 +85,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (shown on terminals only)"
     )
+    prompt = parser.add_argument_group(
+        "prompt",
+        "how questions are asked (default: the paper's, one user turn ending in the boxed "
+        "instruction)",
+    )
+    prompt.add_argument(
+        "--prompt-of",
+        metavar="RUN",
+        help="ask as the hicra run in RUN was trained: its system prompt, few-shot turns and "
+        "instruction (from RUN/config.yaml)",
+    )
+    prompt.add_argument("--system-prompt", help="a system message before the question")
+    prompt.add_argument("--instruction", help="text after the question (default: the boxed one)")
+    prompt.add_argument("--few-shot", help="JSON list of [question, answer] example turns")
     parser.add_argument(
         "--compare",
         nargs=2,
@@ -91,6 +106,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print two evaluations (output folders or results.json files) side by side",
     )
     parser.set_defaults(func=run)
+
+
+def prompt_style(args: argparse.Namespace) -> PromptStyle:
+    """--prompt-of RUN, then the explicit prompt flags on top."""
+    from hicra.run_folder import read_run_config
+
+    base = PromptStyle()
+    if args.prompt_of:
+        base = PromptStyle.of_run(read_run_config(args.prompt_of))
+    few_shot = args.few_shot if args.few_shot is not None else [list(p) for p in base.few_shot]
+    return PromptStyle.from_fields(
+        args.system_prompt if args.system_prompt is not None else base.system_prompt,
+        args.instruction if args.instruction is not None else base.instruction,
+        few_shot,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         seed=args.seed,
         progress=not args.no_progress,
+        prompt=prompt_style(args),
     )
     try:
         results = evaluate(config)

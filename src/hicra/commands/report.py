@@ -20,7 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "planning tokens highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png and "
         "report.json (the same findings, machine-readable).",
     )
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run folders, or one experiment folder (hicra experiment): then each arm's mean "
+        "curves with 95%% bands, the analysis and links to every run's report",
+    )
     parser.add_argument(
         "--output",
         "-o",
@@ -56,7 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hicra.report.build import build_report
+    from hicra.report.experiment import build_experiment_report, is_experiment_folder
 
+    if len(args.runs) == 1 and is_experiment_folder(args.runs[0]):
+        output = args.output or args.runs[0] / "report"
+        results = build_experiment_report(args.runs[0], output, args.smooth)
+        for line in results["verdicts"]:
+            print(line)
+        print(f"report: {output / 'report.html'}")
+        return 0
     output = args.output
     if output is None:
         if len(args.runs) > 1:

@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from hicra.answers import (
+    ANSWER_FIELDS,
+    QUESTION_FIELDS,
     GoldMissing,
     gold_after_hashes,
+    gold_answer,
     gold_boxed,
     gold_list,
     gold_number,
@@ -58,6 +61,7 @@ class Benchmark:
     id_fields: tuple[str, ...] = ("id", "idx", "unique_id", "ID")
     context_field: str | None = None  # prepended to the question when present (OlympiadBench)
     aliases: tuple[str, ...] = field(default=())
+    file: str | None = None  # a user's own JSONL file (`file_benchmark`), read from there only
 
     @property
     def hub_label(self) -> str:
@@ -147,8 +151,43 @@ PAPER_BENCHMARKS = ("aime24", "aime25", "math500", "amc23", "minerva", "olympiad
 _ALIASES = {alias: b.name for b in BENCHMARKS.values() for alias in (b.folder, *b.aliases)}
 
 
+def file_benchmark(path: str | os.PathLike[str]) -> Benchmark:
+    """A local JSONL file of questions and gold answers as a benchmark (a held-out set, say).
+
+    Its fields are found as for training data (question: question, problem, prompt, ...; answer:
+    answer, final_answer, solution, ...; GSM8K's `#### n` and boxed solutions understood), and it
+    is named after the file ("heldout.jsonl" -> "heldout").
+    """
+    file = Path(path).expanduser()
+    name = file.name.split(".")[0] or "file"
+    if name.lower() in BENCHMARKS or name.lower() in _ALIASES:
+        name = f"file-{name}"
+    return Benchmark(
+        name=name,
+        title=name,
+        folder="",
+        hub=("", None, ""),
+        question_fields=QUESTION_FIELDS,
+        gold_fields=tuple((f, gold_required) for f in ANSWER_FIELDS),
+        file=str(file),
+    )
+
+
+def gold_required(value: Any) -> str:
+    """Any gold format `gold_answer` understands; GoldMissing when none fits."""
+    gold = gold_answer(value)
+    if gold is None:
+        raise GoldMissing("no usable answer")
+    return gold
+
+
 def get_benchmark(name: str) -> Benchmark:
-    """The benchmark called `name` (case-insensitive; folder names and aliases accepted)."""
+    """The benchmark called `name` (case-insensitive; folder names and aliases accepted), or a
+    local JSONL file given by its path (`file_benchmark`)."""
+    if name.strip().endswith((".jsonl", ".jsonl.gz")):
+        if not Path(name.strip()).expanduser().is_file():
+            raise BenchmarkError(f"benchmark file not found: {name.strip()}")
+        return file_benchmark(name.strip())
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in BENCHMARKS:
@@ -287,6 +326,8 @@ def load_benchmark(
     bench = name if isinstance(name, Benchmark) else get_benchmark(name)
     if limit is not None and limit < 1:
         raise BenchmarkError(f"--limit must be at least 1, got {limit}")
+    if bench.file is not None:
+        return load_local(bench, Path(bench.file), limit)
     if data_dir is not None:
         return load_local(bench, local_file(bench, data_dir), limit)
     return load_hub(bench, limit)
@@ -294,4 +335,6 @@ def load_benchmark(
 
 def source_of(bench: Benchmark, data_dir: str | os.PathLike[str] | None) -> str:
     """Where a benchmark was read from, for results files."""
+    if bench.file is not None:
+        return str(Path(bench.file).resolve())
     return str(local_file(bench, data_dir)) if data_dir is not None else f"hub:{bench.hub_label}"

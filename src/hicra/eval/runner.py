@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
 from hicra.models import model_fingerprint, resolve_model_path
-from hicra.prompts import BOXED_INSTRUCTION
+from hicra.prompts import PromptStyle
 
 SAMPLES_FILE = "samples.jsonl"
 CONFIG_FILE = "eval_config.json"
@@ -80,6 +80,7 @@ class EvalConfig:
     verify_workers: int = 2
     verify_timeout: float = 5.0
     progress: bool = True
+    prompt: PromptStyle = field(default_factory=PromptStyle)  # the paper's: boxed instruction
 
 
 @dataclass
@@ -145,7 +146,9 @@ def _identity(config: EvalConfig, model_path: str, tokenizer: Any) -> dict[str, 
         "top_p": config.top_p,
         "max_new_tokens": config.max_new_tokens,
         "seed": config.seed,
-        "instruction": BOXED_INSTRUCTION,
+        "instruction": config.prompt.instruction,
+        "system_prompt": config.prompt.system_prompt,
+        "few_shot": config.prompt.to_dict()["few_shot"],
         "prompt_format": prompt_format(tokenizer),
     }
 
@@ -246,7 +249,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run (or resume) an evaluation; write samples.jsonl, results.json, results.md."""
     if config.checker not in CHECKERS:
         raise EvalError(f"unknown checker {config.checker!r}; choose from {', '.join(CHECKERS)}")
-    check_limits(asdict(config), EVAL_LIMITS)  # NaN temperature, zero samples, ...
+    check_limits(vars(config), EVAL_LIMITS)  # NaN temperature, zero samples, ...
     settings = SamplingSettings(
         config.temperature, config.top_p, config.max_new_tokens, config.seed
     )
@@ -303,7 +306,7 @@ def _evaluate_in(
     _repair_tail(samples_path)
     done = read_samples(samples_path)
 
-    work = _plan(benches, problems, samples, done, tokenizer)
+    work = _plan(benches, problems, samples, done, tokenizer, config.prompt)
     finished = sum(len(p) for p in problems.values()) - len(work)
     checker = make_checker(config.checker, config.verify_workers, config.verify_timeout)
     backend: Backend | None = None
@@ -348,6 +351,7 @@ def _plan(
     samples: dict[str, int],
     done: dict[tuple[str, str, int], dict[str, Any]],
     tokenizer: Any,
+    style: PromptStyle,
 ) -> list[_Work]:
     """The problems that still miss samples, and from which sample index on.
 
@@ -361,7 +365,7 @@ def _plan(
             while (bench.name, problem.id, have) in done:
                 have += 1
             if have < wanted:
-                ids = encode_prompt(tokenizer, problem.question)
+                ids = encode_prompt(tokenizer, problem.question, style)
                 work.append(_Work(bench, problem, have, wanted - have, ids))
     return sorted(work, key=lambda w: len(w.prompt_ids))
 
@@ -452,8 +456,8 @@ def _results(
         "backend": backend.name if backend is not None else backend_name,
         "batch_size": getattr(backend, "batch_size", config.batch_size),
         "generation": {
-            **{k: v for k, v in asdict(config).items() if k in _GENERATION_KEYS},
-            "instruction": BOXED_INSTRUCTION,
+            **{k: v for k, v in vars(config).items() if k in _GENERATION_KEYS},
+            **config.prompt.to_dict(),
             "prompt_format": identity["prompt_format"],
         },
         "limit": config.limit,

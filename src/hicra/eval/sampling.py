@@ -22,7 +22,7 @@ from hicra.errors import HicraError
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
 from hicra.models import ModelError, load_model, load_tokenizer
-from hicra.prompts import user_prompt
+from hicra.prompts import PromptStyle, user_prompt
 
 FinishReason = Literal["stop", "length"]
 BACKENDS = ("auto", "hf", "vllm")
@@ -68,14 +68,24 @@ class Backend(Protocol):
 
 
 # --------------------------------------------------------------------------- prompts and models
-def encode_prompt(tokenizer: Any, question: str) -> list[int]:
-    """Token ids of the chat-templated user turn (plain text when there is no chat template)."""
-    content = user_prompt(question)
+def encode_prompt(tokenizer: Any, question: str, style: PromptStyle | None = None) -> list[int]:
+    """Token ids of the chat-templated prompt (plain text when there is no chat template).
+
+    The default style is the paper's: one user turn, the question and the boxed instruction;
+    a trained run's own style (system prompt, few-shot turns) asks it as it was trained.
+    """
+    style = style or PromptStyle()
     if getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+            style.messages(question), tokenize=False, add_generation_prompt=True
         )
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    content = user_prompt(question, style.instruction)
+    if style.system_prompt or style.few_shot:
+        turns = [style.system_prompt or ""] + [
+            f"{user_prompt(q, style.instruction)}\n\n{a}" for q, a in style.few_shot
+        ]
+        content = "\n\n".join([*(x for x in turns if x), content])
     return list(tokenizer(content + "\n\n")["input_ids"])
 
 

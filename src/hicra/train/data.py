@@ -16,39 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hicra.answers import gold_answer
+from hicra.answers import ANSWER_FIELDS, QUESTION_FIELDS, gold_answer
 from hicra.errors import HicraError
 from hicra.jsonl import ReadStats, read_jsonl
-from hicra.prompts import BOXED_INSTRUCTION, user_prompt
+from hicra.prompts import BOXED_INSTRUCTION, PromptStyle  # noqa: F401 (PromptStyle: re-exported)
 
-QUESTION_FIELDS = ("question", "problem", "prompt", "query", "input")
-ANSWER_FIELDS = ("answer", "final_answer", "solution", "target", "output")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
 class DataError(HicraError):
     """A dataset cannot be used; the message names the source and, where it applies, the row."""
-
-
-@dataclass(frozen=True)
-class PromptStyle:
-    """How a question becomes chat messages: optional system prompt, few-shot turns, instruction."""
-
-    system_prompt: str | None = None
-    instruction: str = BOXED_INSTRUCTION
-    few_shot: Sequence[tuple[str, str]] = field(default_factory=tuple)
-
-    def messages(self, question: str) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        for user, assistant in self.few_shot:
-            messages += [
-                {"role": "user", "content": self._user(user)},
-                {"role": "assistant", "content": assistant},
-            ]
-        return [*messages, {"role": "user", "content": self._user(question)}]
-
-    def _user(self, question: str) -> str:
-        return user_prompt(question, self.instruction)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import yaml
 
 from hicra.errors import HicraError
 from hicra.folder_lock import FolderLock
+from hicra.prompts import PromptStyle
 from hicra.run_folder import (
     CONFIG_FILE,
     FINAL_MODEL_DIR,
@@ -27,7 +28,7 @@ from hicra.run_folder import (
     finished_step,
     remove_failed_start,
 )
-from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset
+from hicra.train.data import DataError, DataSpec, build_dataset
 from hicra.train.layers import check_numbers_early
 
 if TYPE_CHECKING:  # the config module imports TRL: slow, so only when a run really starts
@@ -48,13 +49,7 @@ def _json_field(value: str | None, name: str) -> Any:
 
 
 def prompt_style(args: TrainArgs) -> PromptStyle:
-    few_shot = _json_field(args.few_shot, "few_shot") or []
-    if not isinstance(few_shot, list) or not all(
-        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p)
-        for p in few_shot
-    ):
-        raise HicraError("few_shot must be a list of [question, answer] string pairs")
-    return PromptStyle(args.system_prompt or None, args.instruction, tuple(map(tuple, few_shot)))
+    return PromptStyle.from_fields(args.system_prompt, args.instruction, args.few_shot)
 
 
 def data_spec(args: TrainArgs, seed: int) -> DataSpec:

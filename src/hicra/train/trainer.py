@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,8 +41,10 @@ from hicra.run_folder import (
     last_complete_checkpoint,
 )
 from hicra.tagging import PlanningTagger
+from hicra.train import placebo
 from hicra.train.callbacks import CompactProgressCallback, MetricsCallback
 from hicra.train.config import HICRAConfig
+from hicra.train.placebo import PLACEBO_FILE, draw_placebo
 from hicra.train.rewards import AccuracyReward, completion_text
 
 
@@ -92,6 +95,10 @@ class HICRATrainer(GRPOTrainer):
         self._window_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entropy, planning)
         self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
         self._last_entropies: torch.Tensor | None = None
+        self.placebo_grams = placebo.load_or_none(self.args.output_dir)
+        self.placebo_tagger = (
+            PlanningTagger(self.placebo_grams, tokenizer) if self.placebo_grams else None
+        )
         self.add_callback(MetricsCallback(self.run_log))
         if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
             self.remove_callback(ProgressCallback)
@@ -161,7 +168,12 @@ class HICRATrainer(GRPOTrainer):
         mode: str,
     ) -> torch.Tensor:
         """One registry lookup: the credit rule gets only what it declared it needs."""
-        entropies = threshold = None
+        entropies = threshold = placebo = None
+        if "placebo_mask" in self.credit.needs:
+            placebo = self._placebo_mask(out["completion_ids"], real)
+            if self.args.hierarchy_metrics:
+                marked, tokens = self._reduce([float(placebo.sum()), float(real.sum())], "placebo")
+                self._metrics[mode][Metric.PLACEBO_RATIO].append(_ratio(marked, tokens))
         if "entropies" in self.credit.needs:
             entropies = self._generation_entropies(out, mode)
             threshold = self._global_quantile(
@@ -176,8 +188,28 @@ class HICRATrainer(GRPOTrainer):
             quantile=self.args.fork_quantile,
             entropies=entropies,
             entropy_threshold=threshold,
+            placebo_mask=placebo,
         )
         return self.credit.rule(batch)
+
+    def _placebo_mask(self, completion_ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Tokens of the placebo n-grams; the set is drawn on the first batch with planning tokens
+        (the same on every process: drawn from the gathered batch), then saved and kept."""
+        if self.placebo_tagger is None:
+            ids = self.accelerator.pad_across_processes(completion_ids, dim=1, pad_index=0)
+            keep = self.accelerator.pad_across_processes(real.long(), dim=1, pad_index=0)
+            ids, keep = self.accelerator.gather(ids).cpu(), self.accelerator.gather(keep).cpu()
+            rows = [row[mask.bool()].numpy() for row, mask in zip(ids, keep, strict=True)]
+            texts = [self.tagger.decode_with_spans(row)[0] for row in rows]
+            draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
+            if draw is None:  # no strategic gram yet: nothing to match, nothing to upweight
+                return torch.zeros_like(real)
+            self.placebo_grams = draw.grams
+            self.placebo_tagger = PlanningTagger(draw.grams, self.tagger.tokenizer)
+            if self.accelerator.is_main_process:
+                draw.grams.save(Path(self.args.output_dir) / PLACEBO_FILE)
+        mask = self.placebo_tagger.token_mask(completion_ids, real, strict=False)
+        return mask.to(real.device)
 
     def _generation_entropies(self, out: dict, mode: str) -> torch.Tensor:
         """Per-token entropies of the policy that sampled the batch (one extra no-grad forward)."""

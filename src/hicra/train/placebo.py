@@ -1,0 +1,144 @@
+"""The placebo control: HICRA's rule on random frequent n-grams instead of strategic grams.
+
+It separates "what these phrases mean" from "upweighting a few percent of the tokens" (the paper's
+camera-ready "Placebo HICRA" ablation: AIME24/25 14.6/9.3 against HICRA's 18.8/14.8 on
+Qwen2.5-7B-Base). The placebo set is drawn once, reproducibly from the run's seed, from the
+frequent word n-grams (1-3 words) of the run's first batch of completions with planning tokens that
+neither are nor overlap a strategic gram (rarer ones only when the frequent ones do not suffice), so that on those completions it
+marks as many tokens as the real grams do (within 10%). It is saved in the run folder
+(`placebo_grams.json`) and reused on resume.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hicra.grams import StrategicGrams
+from hicra.mining.ngrams import doc_ngrams
+from hicra.tagging import GramMatcher, PlanningTagger, lowercase_bytes
+
+PLACEBO_FILE = "placebo_grams.json"
+TOLERANCE = 0.1  # the placebo's planning-token ratio is within 10% of the real grams'
+NGRAM_RANGE = (1, 3)
+
+
+@dataclass(frozen=True)
+class PlaceboDraw:
+    """A drawn placebo set and how well it matches the real grams on the calibration tokens."""
+
+    grams: StrategicGrams
+    real_ratio: float
+    placebo_ratio: float
+    candidates: int
+
+
+def _overlaps_a_gram(candidate: str, grams: StrategicGrams, matcher: GramMatcher) -> bool:
+    """True when a strategic gram occurs inside the candidate or the candidate inside a gram."""
+    if candidate in grams or matcher.find(lowercase_bytes(candidate.encode())):
+        return True
+    padded = f" {candidate} "
+    return any(padded in f" {gram} " for gram in grams)
+
+
+def candidate_ngrams(
+    texts: Sequence[str], grams: StrategicGrams, min_docs: int = 2
+) -> tuple[list[str], list[str]]:
+    """Word n-grams (1-3 words) of the texts that are not strategic grams and overlap none: those
+    in at least `min_docs` texts (frequent), and the rest (rare; used only when the frequent ones
+    cannot mark enough tokens). Each list most frequent first, ties alphabetical."""
+    docs: Counter[str] = Counter()
+    for text in texts:
+        docs.update(set(doc_ngrams(text, *NGRAM_RANGE)))
+    matcher = GramMatcher(grams)
+    ranked = sorted(docs, key=lambda g: (-docs[g], g))
+    kept = [g for g in ranked if not _overlaps_a_gram(g, grams, matcher)]
+    return [g for g in kept if docs[g] >= min_docs], [g for g in kept if docs[g] < min_docs]
+
+
+def token_coverage(
+    candidates: Sequence[str], tagger: PlanningTagger, rows: Sequence[np.ndarray]
+) -> list[set[int]]:
+    """For each candidate, the (global) indices of the tokens its occurrences overlap."""
+    matcher = GramMatcher(StrategicGrams(candidates, name="candidates"))
+    table, lengths = tagger._table, tagger._lengths
+    coverage: list[set[int]] = [set() for _ in candidates]
+    offset = 0
+    for ids in rows:
+        data = b"".join(map(table.__getitem__, ids.tolist()))
+        token_lengths = lengths[ids]
+        ends = np.cumsum(token_lengths)
+        starts = ends - token_lengths
+        for start, end, index in matcher.find(lowercase_bytes(data)):
+            first = int(np.searchsorted(ends, start, side="right"))
+            stop = int(np.searchsorted(starts, end, side="left"))
+            coverage[index].update(offset + t for t in range(first, stop) if token_lengths[t] > 0)
+        offset += len(ids)
+    return coverage
+
+
+def draw_placebo(
+    texts: Sequence[str],
+    rows: Sequence[np.ndarray],
+    grams: StrategicGrams,
+    tagger: PlanningTagger,
+    seed: int,
+) -> PlaceboDraw | None:
+    """Draw the placebo set on calibration completions (`texts` and their real token ids `rows`).
+
+    Candidates are visited in a seeded random order; one is kept when the tokens covered so far
+    stay within (1 + 10%) of the real grams' count, until at least (1 - 10%) of it is covered.
+    None when the real grams mark no token (nothing to match yet) or no candidate exists.
+    """
+    real_tokens = sum(len(r) for r in rows)
+    real_planning = sum(int(tagger.token_mask([r])[0].sum()) for r in rows if len(r))
+    if real_tokens == 0 or real_planning == 0:
+        return None
+    frequent, rare = candidate_ngrams(texts, grams)
+    candidates = frequent + rare
+    if not candidates:
+        return None
+    coverage = token_coverage(candidates, tagger, rows)
+    rng = random.Random(seed)
+    first, then = list(range(len(frequent))), list(range(len(frequent), len(candidates)))
+    rng.shuffle(first)
+    rng.shuffle(then)
+    order = first + then
+    covered: set[int] = set()
+    chosen: list[str] = []
+    for index in order:
+        if not coverage[index]:
+            continue
+        union = covered | coverage[index]
+        if len(union) <= real_planning * (1 + TOLERANCE):
+            covered, chosen = union, [*chosen, candidates[index]]
+        if len(covered) >= real_planning * (1 - TOLERANCE):
+            break
+    if not chosen:
+        return None
+    provenance = {
+        "kind": "placebo",
+        "seed": seed,
+        "ngram_range": list(NGRAM_RANGE),
+        "calibration_completions": len(rows),
+        "calibration_tokens": real_tokens,
+        "strategic_grams": grams.name,
+        "real_planning_ratio": real_planning / real_tokens,
+        "placebo_planning_ratio": len(covered) / real_tokens,
+        "candidates": len(candidates),
+    }
+    placebo = StrategicGrams(chosen, name=f"placebo-seed{seed}", provenance=provenance)
+    return PlaceboDraw(
+        placebo, real_planning / real_tokens, len(covered) / real_tokens, len(candidates)
+    )
+
+
+def load_or_none(folder: str | Path) -> StrategicGrams | None:
+    """The placebo set saved in a run folder, if any (a resumed run keeps its set)."""
+    path = Path(folder) / PLACEBO_FILE
+    return StrategicGrams.load(path) if path.is_file() else None

@@ -1,0 +1,117 @@
+"""The placebo credit: random frequent n-grams that are not strategic grams, matched in how many
+tokens they mark, drawn reproducibly, saved in the run folder, and HICRA's rule applied to them."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+import torch
+
+from hicra import PlanningTagger, StrategicGrams
+from hicra.advantages import CreditBatch, assign_credit, hicra_advantages
+from hicra.tiny import punctuation_reward, smoke_config
+from hicra.train.placebo import PLACEBO_FILE, candidate_ngrams, draw_placebo
+from tests.test_train_trainer import RecordingTrainer
+
+TEXTS = [
+    "Wait, let me check the sum again. The total is the number of apples in the basket.",
+    "So the number of apples is the total we need. Let me verify: the basket holds them all.",
+    "Hmm, the total of the basket is the answer. We need the number of apples first.",
+    "Let me recount the apples in the basket, so the total is the same number again.",
+] * 3
+GRAMS = StrategicGrams(["wait", "let me", "so", "hmm", "let me verify", "we need"])
+
+
+def rows_of(tokenizer, texts):
+    return [np.asarray(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
+
+def test_candidates_are_frequent_and_never_strategic():
+    frequent, rare = candidate_ngrams(TEXTS, GRAMS)
+    assert "the basket" in frequent and "apples" in frequent
+    candidates = frequent + rare
+    for gram in candidates:
+        assert gram not in GRAMS
+        assert not any(f" {g} " in f" {gram} " or f" {gram} " in f" {g} " for g in GRAMS)
+    assert "let me" not in candidates and "let me check" not in candidates  # contains "let me"
+
+
+def test_draw_matches_the_real_ratio_and_is_reproducible(bytelevel_tokenizer):
+    tagger = PlanningTagger(GRAMS, bytelevel_tokenizer)
+    rows = rows_of(bytelevel_tokenizer, TEXTS)
+    first = draw_placebo(TEXTS, rows, GRAMS, tagger, seed=1)
+    again = draw_placebo(TEXTS, rows, GRAMS, tagger, seed=1)
+    other = draw_placebo(TEXTS, rows, GRAMS, tagger, seed=2)
+    assert first.grams.grams == again.grams.grams
+    assert first.grams.grams != other.grams.grams
+    for draw in (first, other):
+        assert abs(draw.placebo_ratio - draw.real_ratio) <= 0.1 * draw.real_ratio
+        # the saved ratio is what a tagger with the placebo set really marks
+        placebo = PlanningTagger(draw.grams, bytelevel_tokenizer)
+        marked = sum(int(placebo.token_mask([r])[0].sum()) for r in rows)
+        assert marked / sum(len(r) for r in rows) == pytest.approx(draw.placebo_ratio)
+        real = tagger.token_mask([np.concatenate(rows)])[0]
+        assert float(real.float().mean()) == pytest.approx(draw.real_ratio, rel=0.05)
+        assert draw.grams.provenance["seed"] in (1, 2)
+
+
+def test_nothing_to_match_without_strategic_grams(bytelevel_tokenizer):
+    texts = ["The total of the basket is the number of apples."] * 4
+    tagger = PlanningTagger(GRAMS, bytelevel_tokenizer)
+    assert draw_placebo(texts, rows_of(bytelevel_tokenizer, texts), GRAMS, tagger, 0) is None
+
+
+def test_placebo_credit_is_hicras_rule_on_the_placebo_mask():
+    adv = torch.tensor([1.0, -1.0])
+    placebo = torch.tensor([[True, False, False], [False, True, False]])
+    real = torch.ones(2, 3, dtype=torch.bool)
+    batch = CreditBatch(adv, torch.zeros(2, 3, dtype=torch.bool), real, 2, placebo_mask=placebo)
+    out = assign_credit("placebo", batch)
+    assert torch.equal(out, hicra_advantages(adv, placebo, 0.2))
+    assert out.tolist() == [[pytest.approx(1.2), 1.0, 1.0], [-1.0, pytest.approx(-0.8), -1.0]]
+    with pytest.raises(ValueError, match="needs the placebo mask"):
+        assign_credit("placebo", CreditBatch(adv, placebo, real, 2))
+
+
+def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path):
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
+    data = datasets.Dataset.from_list(rows)
+    # "grams" that a random tiny model emits: single punctuation marks
+    grams = StrategicGrams(list(",.!?;:"), name="punct")
+
+    def trainer(steps, out):
+        args = smoke_config(
+            out, credit="placebo", max_steps=steps, save_strategy="steps", save_steps=1
+        )
+        return RecordingTrainer(
+            model=str(tiny_model_dir),
+            reward_funcs=[punctuation_reward],
+            args=args,
+            train_dataset=data,
+            strategic_grams=grams,
+        )
+
+    out = tmp_path / "run"
+    first = trainer(2, out)
+    first.train()
+    saved = StrategicGrams.load(out / PLACEBO_FILE)
+    assert saved.grams == first.placebo_grams.grams and not set(saved) & set(grams)
+    placebo = PlanningTagger(saved, first.processing_class)
+    boosted, ratios = 0, []
+    for batch in first.generated:
+        real = batch["completion_mask"].bool()
+        mask = placebo.token_mask(batch["completion_ids"], real)
+        expected = hicra_advantages(batch["sequence_advantages"], mask, 0.2)
+        assert torch.allclose(batch["advantages"][real], expected[real], atol=1e-6)
+        boosted += int((mask & real & (batch["sequence_advantages"][:, None] != 0)).sum())
+        ratios.append(float(mask.sum() / real.sum()))
+    assert boosted > 0
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["hicra/placebo_ratio"] for m in metrics] == pytest.approx(ratios)
+    resumed = trainer(3, out)
+    assert resumed.placebo_grams.grams == saved.grams  # the set is not drawn again
+    resumed.train(resume_from_checkpoint=True)
+    assert StrategicGrams.load(out / PLACEBO_FILE).grams == saved.grams
