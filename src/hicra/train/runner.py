@@ -61,15 +61,23 @@ def data_spec(args: TrainArgs, seed: int) -> DataSpec:
 def build_trainer(config: Any, args: TrainArgs) -> Any:
     """Everything `hicra train` runs: model path, dataset, rewards, LoRA, the trainer."""
     from hicra.answers import MathVerifier
-    from hicra.models import load_tokenizer, resolve_model_path
+    from hicra.models import model_kind, resolve_model_path
+    from hicra.train.images import check_modality, load_processing
     from hicra.train.rewards import AccuracyReward, FormatReward
     from hicra.train.trainer import HICRATrainer
 
     model_path = resolve_model_path(args.model)
-    tokenizer = load_tokenizer(args.model)
-    if tokenizer.chat_template is None:
+    processing = load_processing(args.model, args.max_image_pixels)  # a processor for a VLM
+    if processing.chat_template is None:
         raise HicraError(f"model {args.model!r} has no chat template; hicra builds chat prompts")
-    dataset, stats = build_dataset(data_spec(args, config.seed), prompt_style(args))
+    spec = dataclasses.replace(
+        data_spec(args, config.seed),
+        image_field=args.image_field,
+        image_limits=processing.limits,
+        text_only_model=None if processing.vision else f"{args.model} ({model_kind(args.model)})",
+    )
+    dataset, stats = build_dataset(spec, prompt_style(args))
+    check_modality(processing, dataset, args.model, args.dataset)
     if stats.skipped:
         print(
             f"hicra train: skipped {stats.skipped_count} bad rows: {stats.summary()}",
@@ -104,7 +112,7 @@ def build_trainer(config: Any, args: TrainArgs) -> Any:
         reward_funcs=rewards,
         args=config,
         train_dataset=dataset,
-        processing_class=tokenizer,
+        processing_class=processing.processing_class,
         peft_config=peft_config,
         run_config=run_config,
     )
