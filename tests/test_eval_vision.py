@@ -262,6 +262,11 @@ def test_vision_backend_builds_image_prompts(tiny_vlm_dir, bench_dir):
             backend.model(**backend._model_inputs([r])).logits[0, -1] for r in (requests[0], other)
         ]
     assert not torch.allclose(logits[0], logits[1])
+    # a text question and image questions in one call (one batch: TRL mixes them too)
+    text = Request(backend.tokenizer("What is 2 + 2?")["input_ids"], 2, "t", question="2 + 2?")
+    mixed = backend.generate([requests[0], text, requests[1]], greedy)
+    assert [len(c) for c in mixed] == [1, 2, 1]
+    assert mixed[0][0].text == a[0][0].text  # the same greedy completion as in an image-only call
 
 
 def test_evaluate_a_vlm_on_the_local_image_benchmark(tiny_vlm_dir, bench_dir, tmp_path):

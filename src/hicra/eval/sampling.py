@@ -218,8 +218,7 @@ class HFBackend:
         self, requests: Sequence[Request], settings: SamplingSettings
     ) -> list[list[Completion]]:
         rows = [(r, s) for r, req in enumerate(requests) for s in range(req.n)]
-        # similar lengths pad less; prompts with images and without are never mixed in a batch
-        rows.sort(key=lambda rs: (bool(requests[rs[0]].images), len(requests[rs[0]].prompt_ids)))
+        rows.sort(key=lambda rs: len(requests[rs[0]].prompt_ids))  # similar lengths pad less
         out: list[list[Completion | None]] = [[None] * req.n for req in requests]
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
