@@ -77,12 +77,17 @@ class TimedHICRATrainer(HICRATrainer):
         TimedHICRATrainer.own_seconds += time.perf_counter() - start
 
 
-def step_times(model: str, credit: str, folder: Path, settings: dict, use_cpu: bool) -> list[float]:
-    rows = [
-        {"prompt": [{"role": "user", "content": f"What is {i} + {i}? Think step by step."}]}
-        for i in range(256)
-    ]
-    args = HICRAConfig(
+def timed_steps(trainer, folder: Path) -> list[float]:
+    """Train, then TRL's step times from metrics.jsonl (the first step is warm-up, left out)."""
+    trainer.remove_callback(PrinterCallback)
+    trainer.train()
+    metrics = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [m["step_time"] for m in metrics[1:] if m.get("step_time")]
+
+
+def timing_config(folder: Path, credit: str, settings: dict, use_cpu: bool = True) -> HICRAConfig:
+    """The config both trainers of a timing run share (benchmarks/vision.py uses it too)."""
+    return HICRAConfig(
         output_dir=str(folder),
         credit=credit,
         max_steps=settings["steps"],
@@ -101,6 +106,14 @@ def step_times(model: str, credit: str, folder: Path, settings: dict, use_cpu: b
         # every completion runs to the same length: step times then differ only by the code
         generation_kwargs={"min_new_tokens": settings["length"]},
     )
+
+
+def step_times(model: str, credit: str, folder: Path, settings: dict, use_cpu: bool) -> list[float]:
+    rows = [
+        {"prompt": [{"role": "user", "content": f"What is {i} + {i}? Think step by step."}]}
+        for i in range(256)
+    ]
+    args = timing_config(folder, credit, settings, use_cpu)
     data = datasets.Dataset.from_list(rows)
     if credit == "grpo":  # the baseline: TRL alone
         trainer = GRPOTrainer(
@@ -115,10 +128,7 @@ def step_times(model: str, credit: str, folder: Path, settings: dict, use_cpu: b
             train_dataset=data,
             strategic_grams="paper",
         )
-    trainer.remove_callback(PrinterCallback)
-    trainer.train()
-    metrics = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
-    return [m["step_time"] for m in metrics[1:] if m.get("step_time")]
+    return timed_steps(trainer, folder)
 
 
 def main() -> None:

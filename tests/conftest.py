@@ -133,3 +133,22 @@ def accelerate_launch(port: int) -> list[str]:
         "--main_process_port",
         str(port),
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory):
+    """A tiny random Idefics3 (SmolVLM-style) model with a locally built processor."""
+    from hicra.tiny_vision import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """A tiny model is all overhead: one thread leaves the second core to the answer checker."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -46,7 +46,7 @@ KNOWN_SELF_VERIFY_FAILURES: dict[tuple[str, str, str], str] = {}
 
 @pytest.fixture(scope="module")
 def problems():
-    return {name: load_benchmark(name, MATH_DATA) for name in BENCHMARKS}
+    return {name: load_benchmark(name, MATH_DATA) for name, b in BENCHMARKS.items() if not b.vision}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Streaming JSONL reading and appending with errors that name the file and line.
 
-Every reader of user files (datasets, traces, benchmarks, run logs) goes through `read_jsonl`, so
+Every reader of user files (datasets, traces, benchmarks, run logs) goes through `read_jsonl` (and
+`read_parquet` for Parquet files, row by row in batches), so
 bad input always reads the same way: "data.jsonl, line 17: invalid JSON (...)", or is skipped and
 counted when the caller asks for that. Memory stays bounded: one line at a time, and a line longer
 than `max_line_bytes` is an error (or skipped) without being held whole in memory.
@@ -165,3 +166,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def read_parquet(path: str | os.PathLike[str], batch_rows: int = 1024) -> Iterator[tuple[int, Any]]:
+    """(row number from 1, row as a dict) of a Parquet file, read in batches of rows."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow reports a bad file in many exception types
+        raise JsonlError(f"{path}: not a readable Parquet file ({err})") from None
+    number = 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row

@@ -265,3 +265,65 @@ def _safetensors_header(file: Path) -> bytes:
             return handle.read(min(size, 100_000_000))
     except OSError:
         return b""
+
+
+def _config_of(spec: str | os.PathLike[str]) -> Any | None:
+    """The model's transformers config, or None for a bundled alias or a folder without one."""
+    from transformers import AutoConfig
+
+    if str(spec) in BUNDLED:
+        return None  # the bundled models are text-only chat models
+    path = resolve_model_path(spec, weights=False)
+    if not _is_hub_id(path) and not (Path(path) / "config.json").exists():
+        return None
+    try:
+        return AutoConfig.from_pretrained(
+            path, local_files_only=_is_hub_id(path) and not hub_online()
+        )
+    except (OSError, ValueError) as err:
+        raise _hub_hint(str(spec), err) from None
+
+
+def is_vision_model(spec: str | os.PathLike[str]) -> bool:
+    """Whether the model reads images: its architecture is an image-text-to-text one in
+    transformers (Qwen2.5-VL, Qwen3-VL, Idefics3/SmolVLM, Gemma 3, LLaVA, ...)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    config = _config_of(spec)
+    return config is not None and config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def model_kind(spec: str | os.PathLike[str]) -> str:
+    """The model's architecture as a user knows it ("Qwen2ForCausalLM"), for error messages."""
+    config = _config_of(spec)
+    if config is None:
+        return "a text-only chat model"
+    names = getattr(config, "architectures", None) or [config.model_type]
+    return str(names[0])
+
+
+def load_processor(spec: str | os.PathLike[str]) -> Any:
+    """A vision-language model's processor (image processor + tokenizer), padding on the left."""
+    from transformers import AutoProcessor
+
+    path = resolve_model_path(spec, weights=False)
+    offline = _is_hub_id(path) and not hub_online()
+    try:
+        processor = AutoProcessor.from_pretrained(
+            path, local_files_only=offline, padding_side="left"
+        )
+    except (OSError, ValueError) as err:
+        raise _hub_hint(str(spec), err) from None
+    except Exception as err:  # e.g. Qwen2-VL's video processor needs torchvision
+        raise ModelError(
+            f"cannot build the processor of {str(spec)!r}: {type(err).__name__}: "
+            f"{str(err).splitlines()[0][:240] if str(err) else ''} (Qwen2-VL and Qwen2.5-VL "
+            "processors need torchvision matching your torch)"
+        ) from None
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        raise ModelError(f"the processor of {str(spec)!r} has no tokenizer")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return processor

@@ -31,6 +31,7 @@ METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
 )
 FINAL_MODEL_DIR = "final_model"
 RUN_MARKER = ".hicra-run"  # written when hicra creates a run folder: "this folder is a run"
+THUMBNAILS_DIR = "thumbnails"  # small PNGs of the images of logged vision-language rollouts
 
 
 class Metric:
@@ -75,6 +76,8 @@ class RolloutField:
     PLANNING_SPANS = "planning_spans"
     LENGTH = "length"
     PLANNING_TOKENS = "planning_tokens"
+    IMAGES = "images"  # vision-language rows: where each prompt image came from
+    THUMBNAILS = "thumbnails"  # their thumbnails, relative to the run folder
 
 
 def _clean(value: Any) -> Any:
@@ -117,6 +120,19 @@ class RunLog:
     def log_rollouts(self, rows: list[dict[str, Any]]) -> None:
         if self.is_main and rows:
             append_jsonl(self.rollouts_path, rows)
+
+    def save_thumbnails(self, thumbnails: dict[str, bytes]) -> None:
+        """PNG thumbnails by file name into THUMBNAILS_DIR (a file already there is kept)."""
+        if not self.is_main or not thumbnails:
+            return
+        folder = self.folder / THUMBNAILS_DIR
+        folder.mkdir(exist_ok=True)
+        for name, png in thumbnails.items():
+            path = folder / name
+            if not path.exists():
+                tmp = path.with_name(f".{name}.tmp")
+                tmp.write_bytes(png)
+                tmp.replace(path)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.is_main:

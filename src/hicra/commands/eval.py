@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         help="hub id, local folder, hicra run folder (final model, else latest checkpoint), "
-        "RUN/checkpoint-N, or the bundled offline alias smollm2-135m",
+        "RUN/checkpoint-N, or the bundled offline alias smollm2-135m; a vision-language model "
+        "also takes the image benchmarks (mathvista, mathvision, mathverse, emma)",
     )
     parser.add_argument(
         "--benchmarks",
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        help="local benchmark folder holding <name>/test.jsonl (default: load from the hub)",
+        help="local benchmark folder holding <name>/test.jsonl or test.parquet (image paths "
+        "relative to it; default: load from the hub)",
     )
     parser.add_argument(
         "--samples",

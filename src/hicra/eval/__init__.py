@@ -1,7 +1,9 @@
 """The eval wing: everything `hicra eval` runs.
 
-One job per module: `registry` (the math benchmarks: where each lives and how its rows become
-problems with gold answers), `sampling` (the generation backends, Hugging Face and vLLM),
+One job per module: `registry` (the math and vision-language benchmarks: where each lives and how
+its rows become problems with gold answers and images), `choices` (multiple-choice options and
+checking by letter or option text), `sampling` (the generation backends, Hugging Face and vLLM),
+`vision` (image prompts through a vision-language model's processor, for both backends),
 `checkers` (strict-boxed and math-verify behind one interface), `passk` (avg@k, unbiased pass@k,
 maj@k as pure functions), `results` (results.json, the paper-style table, comparisons), `runner`
 (plan, sample, check, record and resume an evaluation). Imports stay lazy.

@@ -1,10 +1,13 @@
 """The math benchmark registry: where each benchmark lives and which fields hold question and gold.
 
 Every benchmark loads from a local folder laid out as `DIR/<folder>/test.jsonl` (the layout of the
-project's shared data) or, when no folder is given, from its standard Hugging Face hub dataset.
-Local copies and hub datasets name their fields differently (MATH-500's `problem` and `answer`,
-Minerva's boxed `solution` locally but plain `answer` on the hub), so each benchmark lists the
-field names it accepts, first match wins, and says how to turn that field into a gold answer.
+project's shared data; `test.parquet` too) or, when no folder is given, from its standard Hugging
+Face hub dataset. Local copies and hub datasets name their fields differently (MATH-500's `problem`
+and `answer`, Minerva's boxed `solution` locally but plain `answer` on the hub), so each benchmark
+lists the field names it accepts, first match wins, and says how to turn that field into a gold
+answer. The vision-language benchmarks (MathVista, MathVision, MathVerse, EMMA) also name their
+image fields (paths relative to the local file, or hub images) and their multiple-choice options
+(`eval.choices`): every image is checked when the benchmark is read, before a model is loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,16 @@ from hicra.answers import (
     gold_plain,
 )
 from hicra.errors import HicraError
-from hicra.jsonl import JsonlError, read_jsonl
+from hicra.eval.choices import LETTERS, format_choices, gold_letter, parse_choices
+from hicra.images import (
+    ImageError,
+    ImageSource,
+    check_image,
+    image_sources,
+    strip_placeholders,
+    undecoded,
+)
+from hicra.jsonl import JsonlError, read_jsonl, read_parquet
 
 
 class BenchmarkError(HicraError):
@@ -41,7 +53,9 @@ class Problem:
     benchmark: str
     id: str
     question: str
-    gold: str
+    gold: str  # a multiple-choice problem: the letter of the right option
+    images: tuple[ImageSource, ...] = ()  # vision-language benchmarks: the problem's images
+    choices: tuple[str, ...] = ()  # multiple choice: the options' texts in letter order
 
 
 GoldParser = Callable[[Any], str]
@@ -62,6 +76,16 @@ class Benchmark:
     context_field: str | None = None  # prepended to the question when present (OlympiadBench)
     aliases: tuple[str, ...] = field(default=())
     file: str | None = None  # a user's own JSONL file (`file_benchmark`), read from there only
+    # Vision-language benchmarks: one image per group (its first field present), in order.
+    image_fields: tuple[tuple[str, ...], ...] = ()
+    choices_field: str | None = None  # a list of options: multiple choice when not empty
+    # (field, value) marking a multiple-choice row whose options are written into the question
+    multiple_choice: tuple[str, str] | None = None
+
+    @property
+    def vision(self) -> bool:
+        """Whether the problems come with images (only vision-language models can take them)."""
+        return bool(self.image_fields)
 
     @property
     def hub_label(self) -> str:
@@ -144,10 +168,61 @@ BENCHMARKS: dict[str, Benchmark] = {
             question_fields=("problem", "question"),
             gold_fields=(("answer", gold_plain), ("solution", gold_boxed)),
         ),
+        # Vision-language benchmarks (the paper's MiMO-VL table), read by VLMs only.
+        Benchmark(
+            name="mathvista",
+            title="MathVista",
+            folder="mathvista",
+            hub=("AI4Math/MathVista", None, "testmini"),
+            question_fields=("question",),
+            gold_fields=(("answer", gold_plain),),  # the option's text for multiple choice
+            id_fields=("pid", "id"),
+            image_fields=(("decoded_image", "image"),),
+            choices_field="choices",
+            aliases=("mathvista_testmini", "mathvista-testmini"),
+        ),
+        Benchmark(
+            name="mathvision",
+            title="MathVision",
+            folder="mathvision",
+            hub=("MathLLMs/MathVision", None, "test"),
+            question_fields=("question",),
+            gold_fields=(("answer", gold_plain),),  # a letter for multiple choice
+            image_fields=(("decoded_image", "image"),),
+            choices_field="options",
+            aliases=("math-vision", "math_vision", "math-v"),
+        ),
+        Benchmark(
+            name="mathverse",
+            title="MathVerse",
+            folder="mathverse",
+            hub=("AI4Math/MathVerse", "testmini", "testmini"),
+            question_fields=("question",),
+            gold_fields=(("answer", gold_plain),),
+            id_fields=("sample_index", "id"),
+            image_fields=(("image",),),
+            multiple_choice=("question_type", "multi-choice"),
+            aliases=("mathverse_testmini", "mathverse-testmini"),
+        ),
+        Benchmark(
+            name="emma",
+            title="EMMA",
+            folder="emma",
+            hub=("luckychao/EMMA", "Math", "test"),
+            question_fields=("question",),
+            gold_fields=(("answer", gold_plain),),
+            id_fields=("pid", "id"),
+            context_field="context",
+            image_fields=tuple((f"image_{i}",) for i in range(1, 6)),
+            choices_field="options",
+            aliases=("emma_math", "emma-math"),
+        ),
     )
 }
 # The columns of the paper's results table (PAPER.md, section 5), in its order.
 PAPER_BENCHMARKS = ("aime24", "aime25", "math500", "amc23", "minerva", "olympiadbench")
+# The columns of the paper's vision-language table (MiMO-VL-7B on ViRL39K), in its order.
+PAPER_VISION_BENCHMARKS = ("mathvista", "mathvision", "mathverse", "emma")
 _ALIASES = {alias: b.name for b in BENCHMARKS.values() for alias in (b.folder, *b.aliases)}
 
 
@@ -216,8 +291,15 @@ def _first(row: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | 
     return None
 
 
-def problem_from_row(bench: Benchmark, row: Mapping[str, Any], where: str, index: int) -> Problem:
-    """A Problem from one row; `where` ("FILE, line N" or "hub DATASET, row N") names it in errors."""
+def problem_from_row(
+    bench: Benchmark,
+    row: Mapping[str, Any],
+    where: str,
+    index: int,
+    base_dir: Path | None = None,
+) -> Problem:
+    """A Problem from one row; `where` ("FILE, line N" or "hub DATASET, row N") names it in errors,
+    `base_dir` (the local file's folder) is where relative image paths start."""
 
     def fail(message: str) -> BenchmarkError:
         present = ", ".join(map(str, row)) or "none"
@@ -246,7 +328,59 @@ def problem_from_row(bench: Benchmark, row: Mapping[str, Any], where: str, index
         raise fail(f"no answer field ({wanted}){detail}")
     ident = _first(row, bench.id_fields)
     problem_id = str(ident[1]) if ident is not None else str(index)
-    return Problem(bench.name, problem_id, question, gold)
+    if not bench.image_fields and bench.choices_field is None and bench.multiple_choice is None:
+        return Problem(bench.name, problem_id, question, gold)
+    try:
+        images = _images(bench, row, where, base_dir)
+    except ImageError as err:
+        raise fail(str(err)) from None
+    question = strip_placeholders(question) if images else question
+    choices = _choices(bench, row, question, gold)
+    if choices:
+        letter = gold_letter(gold, choices)
+        if letter is None:
+            raise fail(f"gold answer {gold!r} is neither an option letter nor an option's text")
+        gold = letter
+        if bench.choices_field is not None and row.get(bench.choices_field):
+            question = f"{question}\n\n{format_choices(choices)}"
+    return Problem(bench.name, problem_id, question, gold, tuple(images), choices)
+
+
+def _images(
+    bench: Benchmark, row: Mapping[str, Any], where: str, base_dir: Path | None
+) -> list[ImageSource]:
+    """The row's checked images, one per image-field group (the first field present wins)."""
+    images: list[ImageSource] = []
+    for group in bench.image_fields:
+        found = _first(row, group)
+        if found is not None:
+            sources = image_sources(found[1], base_dir, f"{where}, field {found[0]!r}")
+            for source in sources:
+                check_image(source)
+            images.extend(sources)
+    if bench.image_fields and not images:
+        wanted = " or ".join(" / ".join(group) for group in bench.image_fields)
+        raise ImageError(f"no image ({wanted})")
+    return images
+
+
+def _choices(bench: Benchmark, row: Mapping[str, Any], question: str, gold: str) -> tuple[str, ...]:
+    """The options in letter order, () for a free-form row. Options shown only in the image
+    (MathVerse's vision-only versions, some MathVision rows) are their letters, up to E."""
+    listed = row.get(bench.choices_field) if bench.choices_field else None
+    if isinstance(listed, (list, tuple)) and listed:
+        return tuple(str(c).strip() for c in listed)
+    if bench.multiple_choice is None:
+        return ()
+    name, value = bench.multiple_choice
+    if str(row.get(name, "")).strip().lower() != value:
+        return ()
+    written = parse_choices(question)
+    if written:
+        return written
+    letter = gold.strip().strip("()").upper()
+    size = max(4, LETTERS.index(letter) + 1) if len(letter) == 1 and letter in LETTERS else 4
+    return tuple(LETTERS[:size])
 
 
 def _check_unique(bench: Benchmark, problems: list[Problem], where: list[str]) -> None:
@@ -261,14 +395,15 @@ def _check_unique(bench: Benchmark, problems: list[Problem], where: list[str]) -
 
 
 def local_file(bench: Benchmark, data_dir: str | os.PathLike[str]) -> Path:
-    """`DIR/<folder>/test.jsonl`; `DIR/<name>/test.jsonl` is accepted too."""
+    """`DIR/<folder>/test.jsonl` (or `test.parquet`); `DIR/<name>/...` is accepted too."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise BenchmarkError(f"data folder not found: {root}")
     for folder in dict.fromkeys((bench.folder, bench.name)):
-        path = root / folder / "test.jsonl"
-        if path.is_file():
-            return path
+        for name in ("test.jsonl", "test.parquet"):
+            path = root / folder / name
+            if path.is_file():
+                return path
     raise BenchmarkError(
         f"{bench.name}: no {bench.folder}/test.jsonl in the data folder {root} "
         f"(expected {root / bench.folder / 'test.jsonl'})"
@@ -278,10 +413,11 @@ def local_file(bench: Benchmark, data_dir: str | os.PathLike[str]) -> Path:
 def load_local(bench: Benchmark, path: Path, limit: int | None = None) -> list[Problem]:
     problems: list[Problem] = []
     where: list[str] = []
+    parquet = path.suffix == ".parquet"
     try:
-        for number, row in read_jsonl(path):
-            place = f"{path}, line {number}"
-            problems.append(problem_from_row(bench, row, place, len(problems)))
+        for number, row in read_parquet(path, 256) if parquet else read_jsonl(path):
+            place = f"{path}, {'row' if parquet else 'line'} {number}"
+            problems.append(problem_from_row(bench, row, place, len(problems), path.parent))
             where.append(place)
             if limit is not None and len(problems) >= limit:
                 break
@@ -300,6 +436,7 @@ def load_hub(bench: Benchmark, limit: int | None = None) -> list[Problem]:
         import datasets
 
         data = datasets.load_dataset(dataset_id, config, split=split)
+        data = undecoded(data)  # image columns as bytes: checked without decoding every image
     except Exception as err:  # network, auth, missing config: all end the same way for users
         raise BenchmarkError(
             f"{bench.name}: cannot load {bench.hub_label} from the Hugging Face hub "

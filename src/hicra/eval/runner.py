@@ -23,6 +23,7 @@ from typing import Any
 
 from hicra.errors import HicraError
 from hicra.eval.checkers import CHECKERS, Checker, make_checker
+from hicra.eval.choices import check_with_choices
 from hicra.eval.registry import (
     Benchmark,
     Problem,
@@ -47,6 +48,7 @@ from hicra.eval.sampling import (
     make_backend,
     prompt_format,
 )
+from hicra.eval.vision import check_modality
 from hicra.folder_lock import FolderLock
 from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.limits import EVAL as EVAL_LIMITS
@@ -260,6 +262,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     samples = {b.name: config.samples or b.default_samples for b in benches}
     backend_name = choose_backend(config.backend)  # fails before any folder is made
     model_path = resolve_model_path(config.model)
+    check_modality(model_path, config.model, benches)  # image benchmarks need a VLM
     tokenizer = load_eval_tokenizer(model_path)
     source = _Source(backend_name, model_path, tokenizer)
 
@@ -387,7 +390,13 @@ def _run(
         for chunk in _chunks(work, backend.chunk_rows):
             start = time.perf_counter()
             requests = [
-                Request(w.prompt_ids, w.count, f"{w.bench.name}/{w.problem.id}/{w.first_sample}")
+                Request(
+                    w.prompt_ids,
+                    w.count,
+                    f"{w.bench.name}/{w.problem.id}/{w.first_sample}",
+                    images=w.problem.images,  # vision-language problems
+                    question=w.problem.question,
+                )
                 for w in chunk
             ]
             completions = backend.generate(requests, settings)
@@ -411,7 +420,8 @@ def _record(
     """Check a chunk's completions, then append each problem's rows in one write."""
     texts = [c.text for row in completions for c in row]
     golds = [w.problem.gold for w, row in zip(chunk, completions, strict=True) for _ in row]
-    verdicts = iter(checker.check_many(texts, golds))
+    choices = [w.problem.choices for w, row in zip(chunk, completions, strict=True) for _ in row]
+    verdicts = iter(check_with_choices(checker, texts, golds, choices))  # by letter or text
     for item, row in zip(chunk, completions, strict=True):
         if len(row) != item.count:
             raise EvalError(f"the backend returned {len(row)} completions, expected {item.count}")

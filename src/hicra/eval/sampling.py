@@ -44,11 +44,17 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class Request:
-    """Sample `n` completions of one prompt; `key` names it (the HF backend seeds from it)."""
+    """Sample `n` completions of one prompt; `key` names it (the HF backend seeds from it).
+
+    A vision-language prompt also carries its `images` and `question`: the vision backends build
+    the prompt from them with the model's processor (`prompt_ids` is then the text-only prompt).
+    """
 
     prompt_ids: list[int]
     n: int
     key: str = ""
+    images: tuple[Any, ...] = ()
+    question: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,14 @@ def make_backend(
     dtype: str = "auto",
     seed: int = 0,
 ) -> Backend:
-    """The chosen backend with its model loaded (`name` as returned by `choose_backend`)."""
+    """The chosen backend with its model loaded (`name` as returned by `choose_backend`); a
+    vision-language model gets the image-aware backends of `eval.vision`."""
+    from hicra.models import is_vision_model
+
+    if is_vision_model(model_path):
+        from hicra.eval.vision import make_vision_backend
+
+        return make_vision_backend(name, model_path, batch_size=batch_size, dtype=dtype, seed=seed)
     if name == "vllm":
         return VLLMBackend(model_path, dtype=dtype, seed=seed)
     return HFBackend.from_path(model_path, tokenizer, batch_size=batch_size, dtype=dtype)
@@ -217,7 +230,7 @@ class HFBackend:
         out: list[list[Completion | None]] = [[None] * req.n for req in requests]
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
-            prompts = [requests[r].prompt_ids for r, _ in batch]
+            prompts = [requests[r] for r, _ in batch]
             seed_key = f"{settings.seed}|{requests[batch[0][0]].key}|{batch[0][1]}|{len(batch)}"
             for (r, s), completion in zip(
                 batch, self._generate_batch(prompts, settings, seed_key), strict=True
@@ -225,18 +238,27 @@ class HFBackend:
                 out[r][s] = completion
         return [[c for c in row if c is not None] for row in out]
 
+    def _model_inputs(self, requests: list[Request]) -> dict[str, Any]:
+        """Left-padded token ids and attention mask: every prompt ends at the same column."""
+        import torch
+
+        prompts = [r.prompt_ids for r in requests]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, ids in enumerate(prompts):
+            input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[i, width - len(ids) :] = 1
+        return {"input_ids": input_ids, "attention_mask": attention}
+
     def _generate_batch(
-        self, prompts: list[list[int]], settings: SamplingSettings, seed_key: str
+        self, requests: list[Request], settings: SamplingSettings, seed_key: str
     ) -> list[Completion]:
         import torch
         from transformers import GenerationConfig
 
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, ids in enumerate(prompts):  # left padding: every prompt ends at the same column
-            input_ids[i, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[i, width - len(ids) :] = 1
+        inputs = self._model_inputs(requests)
+        width = inputs["input_ids"].size(1)
         sample = settings.temperature > 0
         config = GenerationConfig(
             max_new_tokens=settings.max_new_tokens,
@@ -251,9 +273,7 @@ class HFBackend:
         torch.manual_seed(zlib.crc32(seed_key.encode()))
         with torch.inference_mode():
             output = self.model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention.to(self.device),
-                generation_config=config,
+                **{k: v.to(self.device) for k, v in inputs.items()}, generation_config=config
             )
         generated = output[:, width:].tolist()
         return [self._completion(ids) for ids in generated]
@@ -279,18 +299,23 @@ class VLLMBackend:
     name = "vllm"
     chunk_rows = 4096
 
-    def __init__(self, model_path: str, dtype: str = "auto", seed: int = 0) -> None:
+    def __init__(self, model_path: str, dtype: str = "auto", seed: int = 0, **engine: Any) -> None:
         try:
             from vllm import LLM
         except ImportError as err:
             raise HicraError(f"vLLM cannot be imported ({err}); use --backend hf") from None
         try:
-            self.llm = LLM(model=model_path, dtype=dtype, seed=seed, trust_remote_code=False)
+            self.llm = LLM(
+                model=model_path, dtype=dtype, seed=seed, trust_remote_code=False, **engine
+            )
         except Exception as err:
             raise ModelError(
                 f"vLLM cannot load the model in {model_path!r}: {type(err).__name__}: "
                 f"{str(err)[:300]}"
             ) from None
+
+    def _prompts(self, requests: Sequence[Request]) -> list[dict[str, Any]]:
+        return [{"prompt_token_ids": req.prompt_ids} for req in requests]
 
     def generate(
         self, requests: Sequence[Request], settings: SamplingSettings
@@ -308,8 +333,7 @@ class VLLMBackend:
             )
             for req in requests
         ]
-        prompts = [{"prompt_token_ids": req.prompt_ids} for req in requests]
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        outputs = self.llm.generate(self._prompts(requests), params, use_tqdm=False)
         return [
             [
                 Completion(

@@ -2,7 +2,8 @@
 
 Modules, one job each: runs (read a run folder), curves (what each plotted series means), phases
 (change-point rule, pure functions), rollouts (stream and sample rollouts.jsonl), summary (one
-run's findings), plots (PNG figures), html (the page), build (all of it, written to a folder).
+run's findings), plots (PNG figures), thumbnails (vision-language rollouts' prompt images, inlined
+once), html (the page), build (all of it, written to a folder).
 This module stays import-light: the CLI reads the defaults without loading matplotlib.
 """
 

@@ -17,6 +17,7 @@ from importlib import resources
 from hicra.report import phases as phase_method
 from hicra.report.rollouts import MAX_DISPLAY_CHARS, Rollout
 from hicra.report.summary import RunReport
+from hicra.report.thumbnails import ThumbnailSet, rollout_images_html
 
 
 def _asset(name: str) -> str:
@@ -161,7 +162,7 @@ def completion_html(rollout: Rollout) -> str:
     return "".join(out)
 
 
-def rollout_card(report: RunReport, rollout: Rollout) -> str:
+def rollout_card(report: RunReport, rollout: Rollout, thumbs: ThumbnailSet | None = None) -> str:
     bits = [f"<b>{_e(report.run.label)}</b>", f"step {rollout.step}"]
     if rollout.group is not None:
         bits.append(f"group {_e(rollout.group)}")
@@ -179,13 +180,15 @@ def rollout_card(report: RunReport, rollout: Rollout) -> str:
         f"<article class='rollout' data-run='{report.index}' data-step='{rollout.step}' "
         f"data-outcome='{rollout.outcome}' data-phase='{report.phase_of(rollout.step)}'>"
         f"<header>{' · '.join(bits)}</header>"
+        f"{rollout_images_html(thumbs or ThumbnailSet(), report.run, rollout)}"
         f"<details><summary>prompt</summary><pre class='prompt'>{_e(rollout.prompt)}</pre>{answer}</details>"
         f"<pre class='completion'>{completion_html(rollout)}</pre></article>"
     )
 
 
 def browser_section(reports: list[RunReport]) -> str:
-    cards = [rollout_card(r, x) for r in reports if r.rollouts for x in r.rollouts.samples]
+    thumbs = ThumbnailSet()  # vision-language rollouts: each prompt image inlined once
+    cards = [rollout_card(r, x, thumbs) for r in reports if r.rollouts for x in r.rollouts.samples]
     if not cards:
         return "<p class='muted'>No rollouts.jsonl in these runs, or it is empty.</p>"
     steps = sorted({x.step for r in reports if r.rollouts for x in r.rollouts.samples})
@@ -210,7 +213,7 @@ def browser_section(reports: list[RunReport]) -> str:
         else ""
     )
     return (
-        "<div class='filters'>"
+        f"{thumbs.style()}<div class='filters'>"
         f"{run_filter}"
         f"<label>step <select id='filter-step'><option value='all'>all</option>{step_options}</select></label>"
         f"{phase_filter}"

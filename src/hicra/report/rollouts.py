@@ -43,6 +43,8 @@ class Rollout:
     length: int | None
     planning_tokens: int | None
     spans: list[tuple[int, int, tuple[str, ...]]]
+    images: list[str] = field(default_factory=list)  # vision-language rows: image labels
+    thumbnails: list[str] = field(default_factory=list)  # their thumbnails, run-folder relative
 
     @property
     def outcome(self) -> str:
@@ -239,4 +241,10 @@ def _read_samples(path: Path, wanted: set[int], last_line: int):
             length=None if length is None else int(length),
             planning_tokens=None if planning is None else int(planning),
             spans=merge_spans(row.get(F.PLANNING_SPANS), len(completion)),
+            images=_strings(row.get(F.IMAGES)),
+            thumbnails=_strings(row.get(F.THUMBNAILS)),
         )
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -161,6 +161,20 @@ class TrainArgs:
     dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset config."})
     question_field: str | None = field(default=None, metadata={"help": "Question column name."})
     answer_field: str | None = field(default=None, metadata={"help": "Gold answer column name."})
+    image_field: str | None = field(
+        default=None,
+        metadata={
+            "help": "Image column of a vision-language dataset (default: 'images' for a list, "
+            "'image' for one): file paths relative to the data file, bytes, or hub images."
+        },
+    )
+    max_image_pixels: int | None = field(
+        default=None,
+        metadata={
+            "help": "Refuse images with more pixels (width x height) than this before training "
+            "(default: PIL's decompression-bomb limit, 89,478,485)."
+        },
+    )
     skip_bad_rows: bool = field(
         default=False, metadata={"help": "Skip malformed rows (and count them) instead of failing."}
     )

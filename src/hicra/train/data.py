@@ -2,8 +2,10 @@
 
 Every source becomes the same rows: `prompt` (chat messages), `answer` (gold answer text), `task`
 ("math" for math-verify checking, or "rg:<name>" for reasoning-gym's scorer), `rg_entry` (the
-reasoning-gym entry as JSON, for its scorer) and `id`. A malformed row is an error naming the file and
-row, or is skipped and counted when the caller asks for that.
+reasoning-gym entry as JSON, for its scorer) and `id`. Rows of a dataset with an `images` or `image`
+column also carry their checked images (`train.images` builds the vision-language prompts). A
+malformed row (or a missing, unreadable or too-large image) is an error naming the file and row, or
+is skipped and counted when the caller asks for that.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from hicra.answers import ANSWER_FIELDS, QUESTION_FIELDS, gold_answer
 from hicra.errors import HicraError
-from hicra.jsonl import ReadStats, read_jsonl
+from hicra.images import ImageError, ImageLimits
+from hicra.jsonl import ReadStats, read_jsonl, read_parquet
 from hicra.prompts import BOXED_INSTRUCTION, PromptStyle  # noqa: F401 (PromptStyle: re-exported)
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
@@ -42,6 +45,9 @@ class DataSpec:
     seed: int = 0
     skip_bad_rows: bool = False
     limit: int | None = None
+    image_field: str | None = None  # None: `images` or `image` when present
+    image_limits: ImageLimits | None = None
+    text_only_model: str | None = None  # set: an image column is an error naming this model
 
 
 def _pick(fields: Sequence[str], wanted: str | None, defaults: Sequence[str], what: str) -> str:
@@ -74,17 +80,7 @@ def _rows_from_file(
     elif suffix == ".csv":
         yield from _csv_rows(path, stats, skip)
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as err:
-            raise DataError(f"{path}: not a readable Parquet file ({err})") from None
-        index = 0
-        for batch in parquet.iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                index += 1
-                yield index, row
+        yield from read_parquet(path)
     else:
         raise DataError(
             f"{path}: unsupported file type {suffix!r}; use {', '.join(LOCAL_SUFFIXES)}"
@@ -121,9 +117,15 @@ def _not_utf8(values: list[str]) -> bool:
 
 
 def _math_rows(
-    rows: Iterator[tuple[int, Any]], spec: DataSpec, where: str, stats: ReadStats
+    rows: Iterator[tuple[int, Any]],
+    spec: DataSpec,
+    where: str,
+    stats: ReadStats,
+    base_dir: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    q_field = a_field = None
+    from hicra.train.images import image_field, row_images
+
+    q_field = a_field = i_field = None
     unit = "line" if where.endswith(".jsonl") or where.endswith(".csv") else "row"
     for number, row in rows:
         if not isinstance(row, Mapping):
@@ -133,24 +135,33 @@ def _math_rows(
         if q_field is None:
             q_field = _pick(list(row), spec.question_field, QUESTION_FIELDS, "question")
             a_field = _pick(list(row), spec.answer_field, ANSWER_FIELDS, "answer")
+            i_field = image_field(list(row), spec, where)
         question, answer = row.get(q_field), gold_answer(row.get(a_field))
-        problem = None
+        problem = reason = images = None
         if not isinstance(question, str) or not question.strip():
             problem = f"field {q_field!r} is missing or empty"
         elif answer is None:
             problem = f"field {a_field!r} is missing or has no usable answer"
+        elif i_field is not None:
+            try:
+                images = row_images(row.get(i_field), base_dir, f"{where}, {unit} {number}", spec)
+            except ImageError as err:  # skipped rows are counted by kind, not by file
+                problem, reason = f"field {i_field!r}: {err}", f"field {i_field!r}: {err.kind}"
         if problem:
             if spec.skip_bad_rows:
-                stats.skip(problem, number)
+                stats.skip(reason or problem, number)
                 continue
             raise DataError(f"{where}, {unit} {number}: {problem} (use --skip-bad-rows to skip)")
-        yield {
+        record = {
             "question": question,
             "answer": answer,
             "task": "math",
             "rg_entry": "",
             "id": str(row.get("id", row.get("unique_id", number))),
         }
+        if images is not None:
+            record["images"] = images
+        yield record
 
 
 def _reasoning_gym_rows(spec: DataSpec) -> Iterator[dict[str, Any]]:
@@ -193,6 +204,7 @@ def _reasoning_gym_rows(spec: DataSpec) -> Iterator[dict[str, Any]]:
 def _hub_rows(spec: DataSpec, stats: ReadStats) -> Iterator[dict[str, Any]]:
     import datasets
 
+    from hicra.images import undecoded
     from hicra.models import hub_online
 
     if not hub_online() and not os.environ.get("HF_HUB_OFFLINE"):
@@ -208,6 +220,7 @@ def _hub_rows(spec: DataSpec, stats: ReadStats) -> Iterator[dict[str, Any]]:
             f"dataset {spec.source!r} is not a local file, a reasoning-gym task (rg:NAME), and could not "
             f"be loaded from the hub ({type(err).__name__}: {str(err)[:200]})"
         ) from None
+    dataset = undecoded(dataset)  # image columns as bytes: checked without decoding every image
     yield from _math_rows(((i + 1, r) for i, r in enumerate(dataset)), spec, spec.source, stats)
 
 
@@ -232,7 +245,9 @@ def load_rows(spec: DataSpec) -> tuple[list[dict[str, Any]], ReadStats]:
             if not path.is_file():
                 raise DataError(f"dataset file not found: {path}")
             where = str(path)
-            rows = _math_rows(_rows_from_file(path, stats, spec.skip_bad_rows), spec, where, stats)
+            rows = _math_rows(
+                _rows_from_file(path, stats, spec.skip_bad_rows), spec, where, stats, path.parent
+            )
         else:
             where = source
             rows = _hub_rows(spec, stats)
@@ -250,9 +265,14 @@ def load_rows(spec: DataSpec) -> tuple[list[dict[str, Any]], ReadStats]:
 
 
 def build_dataset(spec: DataSpec, style: PromptStyle) -> tuple[Any, ReadStats]:
-    """A `datasets.Dataset` with chat `prompt`s for TRL's GRPOTrainer, and the read statistics."""
+    """A `datasets.Dataset` with chat `prompt`s for TRL's GRPOTrainer, and the read statistics
+    (rows with images: prompts with image blocks and an `images` column, see `train.images`)."""
     import datasets
 
     rows, stats = load_rows(spec)
+    if "images" in rows[0]:
+        from hicra.train.images import vision_dataset
+
+        return vision_dataset(rows, style), stats
     records = [{**row, "prompt": style.messages(row["question"])} for row in rows]
     return datasets.Dataset.from_list(records), stats

@@ -22,7 +22,7 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, Sequence) and completion and isinstance(completion[-1], dict):
         content = completion[-1].get("content", "")
         if isinstance(content, list):  # content blocks
-            return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+            return "".join(b.get("text") or "" for b in content if isinstance(b, dict))
         return str(content)
     return str(completion)
 

@@ -75,7 +75,7 @@ class Prepared:
     """What a run needs besides the model weights: checked and built before any model loads."""
 
     model_path: str
-    tokenizer: Any
+    processing_class: Any  # the tokenizer, or a vision-language model's processor
     dataset: Any
     rewards: list[Any]
     peft_config: Any
@@ -83,13 +83,25 @@ class Prepared:
 
 
 def prepare_run(config: Any, args: TrainArgs) -> Prepared:
-    """Dataset, tokenizer, rewards and LoRA settings: every data or model-name error surfaces
+    """Tokenizer (or processor), dataset, rewards and LoRA: every data or model-name error surfaces
     here, in seconds, before a model is loaded or a run folder is created."""
     from hicra.answers import MathVerifier
-    from hicra.models import load_tokenizer, resolve_model_path
+    from hicra.models import model_kind, resolve_model_path
+    from hicra.train.images import check_modality, load_processing
     from hicra.train.rewards import AccuracyReward, FormatReward
 
-    dataset, stats = build_dataset(data_spec(args, config.seed), prompt_style(args))
+    model_path = resolve_model_path(args.model)
+    processing = load_processing(args.model, args.max_image_pixels)  # a processor for a VLM
+    if processing.chat_template is None:
+        raise HicraError(f"model {args.model!r} has no chat template; hicra builds chat prompts")
+    spec = dataclasses.replace(
+        data_spec(args, config.seed),
+        image_field=args.image_field,
+        image_limits=processing.limits,
+        text_only_model=None if processing.vision else f"{args.model} ({model_kind(args.model)})",
+    )
+    dataset, stats = build_dataset(spec, prompt_style(args))
+    check_modality(processing, dataset, args.model, args.dataset)
     if stats.skipped:
         print(
             f"hicra train: skipped {stats.skipped_count} bad rows: {stats.summary()}",
@@ -98,10 +110,6 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     global_batch = config.per_device_train_batch_size * config.gradient_accumulation_steps
     if len(dataset) * config.num_generations < global_batch:
         raise DataError(f"dataset has {len(dataset)} rows, fewer than one batch needs")
-    model_path = resolve_model_path(args.model)
-    tokenizer = load_tokenizer(args.model)
-    if tokenizer.chat_template is None:
-        raise HicraError(f"model {args.model!r} has no chat template; hicra builds chat prompts")
     verifier = MathVerifier(args.verify_workers, args.verify_timeout)
     rewards: list[Any] = [AccuracyReward(verifier, partial_credit=args.partial_credit)]
     weights = [args.accuracy_weight]
@@ -123,7 +131,9 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         )
     run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     run_config["model_name_or_path"] = model_path
-    return Prepared(model_path, tokenizer, dataset, rewards, peft_config, run_config)
+    return Prepared(
+        model_path, processing.processing_class, dataset, rewards, peft_config, run_config
+    )
 
 
 def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None) -> Any:
@@ -137,7 +147,7 @@ def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None
             reward_funcs=prepared.rewards,
             args=config,
             train_dataset=prepared.dataset,
-            processing_class=prepared.tokenizer,
+            processing_class=prepared.processing_class,
             peft_config=prepared.peft_config,
             run_config=prepared.run_config,
         )

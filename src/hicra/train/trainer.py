@@ -44,6 +44,13 @@ from hicra.tagging import PlanningTagger
 from hicra.train import placebo
 from hicra.train.callbacks import CompactProgressCallback, MetricsCallback
 from hicra.train.config import HICRAConfig
+from hicra.train.images import (
+    gather_rollout_images,
+    image_fields,
+    media_token_ids,
+    multimodal_inputs,
+    without_media_tokens,
+)
 from hicra.train.placebo import PLACEBO_FILE, draw_placebo
 from hicra.train.rewards import AccuracyReward, completion_text
 
@@ -54,7 +61,7 @@ def _user_text(prompt: Any) -> str:
     for message in reversed(prompt or []):
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content", "")
-            return content if isinstance(content, str) else str(content)
+            return content if isinstance(content, str) else completion_text([message])
     return str(prompt)
 
 
@@ -89,6 +96,7 @@ class HICRATrainer(GRPOTrainer):
         self.grams = StrategicGrams.resolve(strategic_grams or self.args.strategic_grams)
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
         self.tagger = PlanningTagger(self.grams, tokenizer)
+        self._media_ids = media_token_ids(self.processing_class, self.model)  # VLMs: image tokens
         self.run_log = RunLog(self.args.output_dir, is_main=self.accelerator.is_main_process)
         self._run_config = dict(run_config or {})
         self._window = torch.zeros(4, dtype=torch.float64)  # loss-time sums of one optimizer step
@@ -148,7 +156,9 @@ class HICRATrainer(GRPOTrainer):
             counting=self.args.gram_counting,
             strict=False,
         )
-        planning = planning.to(real.device)
+        planning = without_media_tokens(
+            planning.to(real.device), out["completion_ids"], self._media_ids
+        )
         sequence_advantages = out["advantages"]
         out["planning_mask"] = planning
         out["sequence_advantages"] = sequence_advantages
@@ -225,6 +235,7 @@ class HICRATrainer(GRPOTrainer):
                 if mode == "train"
                 else self.args.per_device_eval_batch_size,
                 compute_entropy=True,
+                **multimodal_inputs(out),  # a vision-language batch: its images
             )
         return entropies
 
@@ -372,11 +383,12 @@ class HICRATrainer(GRPOTrainer):
         lengths = self.accelerator.gather(real.sum(dim=1)).tolist()
         plan_counts = self.accelerator.gather(planning.sum(dim=1)).tolist()
         answers = gather_object([x.get("answer") for x in inputs])
-        if not self.accelerator.is_main_process:
-            return
         total = len(lengths)
         group = self.num_generations
         keep = min(total, self.args.rollouts_per_step * group)
+        refs = gather_rollout_images(self, inputs, keep)  # vision-language rows: their images
+        if not self.accelerator.is_main_process:
+            return
         prompts = list(self._logs["prompt"])[-total:][:keep]
         completions = list(self._logs["completion"])[-total:][:keep]
         seq_adv = list(self._logs["advantages"])[-total:][:keep]
@@ -406,6 +418,7 @@ class HICRATrainer(GRPOTrainer):
                     RolloutField.PLANNING_SPANS: [list(s) for s in self.tagger.spans(text)],
                     RolloutField.LENGTH: int(lengths[i]),
                     RolloutField.PLANNING_TOKENS: int(plan_counts[i]),
+                    **image_fields(refs[i] if refs else []),
                 }
             )
         self.run_log.log_rollouts(rows)
