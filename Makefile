@@ -1,7 +1,11 @@
-.PHONY: setup browser run test lint bench
+.PHONY: setup setup-verl browser run test test-verl lint bench bench-verl
 
 setup:
 	bash scripts/setup.sh
+
+# The verl plugin's environment: verl[verl-core] 0.9.1 next to hicra (docs/verl.md).
+setup-verl:
+	HICRA_VENV=.venv-verl HICRA_EXTRAS=dev,verl bash scripts/setup.sh
 
 browser:
 	bash scripts/install_chromium.sh
@@ -15,6 +19,11 @@ lint: setup
 
 test: lint browser
 	.venv/bin/python -m pytest -q
+	$(MAKE) test-verl
+
+# verl's real trainer and TransferQueue on a local Ray cluster; here a missing verl fails, never skips.
+test-verl: setup-verl
+	HICRA_REQUIRE_VERL=1 .venv-verl/bin/python -m pytest -q tests/test_verl_plugin.py tests/test_verl_credit.py
 
 bench: setup
 	.venv/bin/python benchmarks/tagging.py
@@ -23,3 +32,6 @@ bench: setup
 	.venv/bin/python benchmarks/mining.py
 	.venv/bin/python benchmarks/report.py
 	.venv/bin/python benchmarks/experiment_overhead.py
+
+bench-verl: setup-verl
+	.venv-verl/bin/python benchmarks/verl_advantage.py

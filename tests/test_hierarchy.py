@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hicra import StrategicGrams, fork_overlap, semantic_entropy, token_entropy_by_class
-from hicra.hierarchy import gram_counts, semantic_entropy_miller_madow
+from hicra.hierarchy import batch_quantile, gram_counts, semantic_entropy_miller_madow
 
 ENT = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
 PLAN = torch.tensor([[True, False, False, False], [False, True, True, False]])
@@ -126,3 +126,28 @@ def test_miller_madow_is_less_biased_on_a_sampled_zipf_distribution():
     plug_bias, mm_bias = true - np.mean(plug), true - np.mean(mm)
     assert plug_bias > 0.4  # the plug-in bias at 200 occurrences
     assert 0 < mm_bias < plug_bias - 0.15
+
+
+def test_batch_quantile_is_torch_quantile_bit_for_bit():
+    generator = torch.Generator().manual_seed(0)
+    for size in (1, 2, 7, 100, 1001):
+        values = torch.rand(size, generator=generator) * 5
+        for quantile in (0.0, 0.3, 0.5, 0.7, 0.999):
+            assert batch_quantile(values, quantile) == float(torch.quantile(values, quantile))
+    ties = torch.tensor([1.0, 1.0, 2.0, 2.0, 2.0, 9.0])
+    assert batch_quantile(ties, 0.7) == 2.0  # rank 3.5 lies between two 2.0s
+    assert batch_quantile(torch.tensor([0.0, 10.0]), 0.7) == pytest.approx(7.0)
+
+
+def test_batch_quantile_beyond_torch_quantile_limit():
+    """A cluster step has more than 2**24 tokens, where torch.quantile refuses."""
+    size = 2**24 + 2
+    halves = torch.cat([torch.full((size // 2,), 1.0), torch.full((size // 2,), 3.0)])
+    values = halves[torch.randperm(size, generator=torch.Generator().manual_seed(1))]
+    with pytest.raises(RuntimeError, match="too large"):
+        torch.quantile(values, 0.5)
+    # ranks 0.25 * (size - 1) and 0.75 * (size - 1) lie inside the lower and the upper half
+    assert (batch_quantile(values, 0.25), batch_quantile(values, 0.75)) == (1.0, 3.0)
+    assert batch_quantile(values + torch.arange(size) % 2 * 0.5, 0.0) == 1.0  # the minimum
+    with pytest.raises(ValueError, match="no values"):
+        batch_quantile(torch.tensor([]), 0.5)

@@ -137,6 +137,22 @@ def token_entropy_by_class(
     )
 
 
+def batch_quantile(values: torch.Tensor, quantile: float) -> float:
+    """The `quantile` of `values` (linear interpolation), for tensors of any size.
+
+    Bit for bit `torch.quantile`, which refuses more than 2**24 values: a cluster step (verl: 512
+    prompts x 16 responses x 8k tokens) has more. Two `kthvalue` selections, no full sort.
+    """
+    flat = values.detach().reshape(-1)
+    if not flat.numel():
+        raise ValueError("the quantile of no values is undefined")
+    rank = torch.tensor(quantile, dtype=flat.dtype, device=flat.device) * (flat.numel() - 1)
+    below, above = int(rank.floor()), int(rank.ceil())
+    low = torch.kthvalue(flat, below + 1).values
+    high = low if above == below else torch.kthvalue(flat, above + 1).values
+    return float(torch.lerp(low, high, rank - below))
+
+
 def high_entropy_mask(
     entropies: torch.Tensor,
     completion_mask: torch.Tensor,
@@ -152,7 +168,7 @@ def high_entropy_mask(
         raise ValueError(f"quantile must be in [0, 1), got {quantile}")
     real = completion_mask.bool()
     values = entropies.detach().float()[real]
-    threshold = float(torch.quantile(values, quantile)) if values.numel() else None
+    threshold = batch_quantile(values, quantile) if values.numel() else None
     high = (
         real & (entropies.detach().float() >= threshold) if threshold is not None else real & False
     )

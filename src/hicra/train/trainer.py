@@ -28,6 +28,7 @@ from hicra.advantages import CreditBatch, get_credit
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.hierarchy import (
+    batch_quantile,
     fork_overlap,
     semantic_entropy,
     semantic_entropy_miller_madow,
@@ -256,7 +257,7 @@ class HICRATrainer(GRPOTrainer):
         """The quantile (linear interpolation) over the values of every process: the same for
         any split of one global batch over processes."""
         everything = self._gather_values(values, kind)
-        return float(torch.quantile(everything, quantile)) if everything.numel() else None
+        return batch_quantile(everything, quantile) if everything.numel() else None
 
     # ------------------------------------------------------------------ metrics
     def _reduce(self, values: list[float], kind: str) -> list[float]:

@@ -1,0 +1,158 @@
+"""HICRA trainers for verl's v1 trainer modes: verl's advantage step, then the credit on the ids.
+
+One class per v1 mode (`hicra_sync`, `hicra_colocate_async`, `hicra_separate_async`), each verl's
+own trainer with one step changed: `_compute_advantage` lets verl compute the group advantages
+(KL-in-reward, rollout correction and all), reads the responses' token ids from TransferQueue,
+applies the registered credit (`credit.assign_step_credit`), writes the advantages back and adds
+the hierarchy metrics to verl's step metrics.
+
+verl switches behaviour on the mode's name (`trainer_mode == "sync"`, the `trainer.v1.<mode>`
+section), so the trainer sets `trainer.v1.trainer_mode` back to verl's mode before verl reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+from typing import Any, ClassVar
+
+import torch
+import transfer_queue as tq
+from omegaconf import DictConfig, open_dict
+from tensordict import TensorDict
+from transfer_queue import KVBatchMeta
+from verl.trainer.config import AlgoConfig
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
+from verl.trainer.ppo.v1.trainer_separate_async import PPOTrainerSeparateAsync
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.workers.utils.padding import response_to_nested
+
+from hicra.advantages import get_credit
+from hicra.errors import HicraError
+from hicra.grams import StrategicGrams
+from hicra.integrations.verl.credit import StepResponses, assign_step_credit, hierarchy_metrics
+from hicra.integrations.verl.estimator import hicra_trainer_context
+from hicra.integrations.verl.settings import ESTIMATOR, VerlHicraSettings, read_settings
+from hicra.tagging import PlanningTagger
+
+logger = logging.getLogger(__name__)
+
+
+def settings_from_config(config: DictConfig) -> VerlHicraSettings:
+    """HICRA's settings from a whole verl config; every mistake is a one-line HicraError."""
+    mode = config.trainer.v1.trainer_mode
+    estimator = config.algorithm.adv_estimator
+    if estimator != ESTIMATOR:
+        raise HicraError(
+            f"trainer.v1.trainer_mode={mode} applies HICRA on top of algorithm.adv_estimator="
+            f"{ESTIMATOR}, got {estimator!r}; for a GRPO baseline through the same trainer set "
+            "+algorithm.credit=grpo"
+        )
+    correction = config.algorithm.get("rollout_correction") or {}
+    return read_settings(
+        config.algorithm,
+        engine_keys={f.name for f in fields(AlgoConfig)} | {"_target_"},
+        entropies_available=not correction.get("bypass_mode", False),
+    )
+
+
+def check_one_output_per_session(keys: list[str]) -> None:
+    """verl broadcasts a session's advantage over several outputs only for estimator "grpo"."""
+    for key in keys:
+        parts = key.rsplit("_", 2)
+        if len(parts) == 3 and parts[2] != "0":
+            raise HicraError(
+                f"the agent loop returned several outputs for one session (TransferQueue key "
+                f"{key!r}); verl broadcasts a session's advantage over its outputs only for "
+                f"adv_estimator=grpo, so adv_estimator={ESTIMATOR} supports one output per session"
+            )
+
+
+class HicraTrainerMixin:
+    """The HICRA step on top of one of verl's v1 trainers (listed first among the bases)."""
+
+    base_mode: ClassVar[str]
+    config: DictConfig
+    tokenizer: Any
+
+    def __init__(self, config: DictConfig) -> None:
+        self.hicra_mode = str(config.trainer.v1.trainer_mode)
+        self.hicra_settings = settings_from_config(config)
+        self.hicra_credit = get_credit(self.hicra_settings.credit)
+        self.hicra_grams = StrategicGrams.resolve(self.hicra_settings.strategic_grams)
+        with open_dict(config):
+            config.trainer.v1.trainer_mode = self.base_mode
+        super().__init__(config)  # type: ignore[call-arg]
+        logger.info(
+            "HICRA on verl (%s as verl's %s): %s, %d strategic grams (%s)",
+            self.hicra_mode,
+            self.base_mode,
+            self.hicra_settings,
+            len(self.hicra_grams),
+            self.hicra_grams.name,
+        )
+
+    def _init_tokenizer(self) -> None:
+        super()._init_tokenizer()  # type: ignore[misc]
+        self.hicra_tagger = PlanningTagger(self.hicra_grams, self.tokenizer)
+
+    def _hicra_fields(self) -> list[str]:
+        wanted = ["uid", "responses", "response_mask", "advantages"]
+        if "entropies" in self.hicra_credit.needs or self.hicra_settings.hierarchy_metrics:
+            wanted.append("entropy")  # absent in bypass mode: TransferQueue skips missing fields
+        return wanted
+
+    def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        check_one_output_per_session(batch.keys)
+        with hicra_trainer_context():
+            batch = super()._compute_advantage(batch, metrics)  # type: ignore[misc]
+        data = tq.kv_batch_get(
+            keys=batch.keys, partition_id=batch.partition_id, select_fields=self._hicra_fields()
+        )
+        nested_mask = data["response_mask"]
+        uids = [str(uid) for uid in data.pop("uid").tolist()]
+        padded = data.to_padded_tensor()
+        step = StepResponses(
+            responses=padded["responses"],
+            response_mask=padded["response_mask"],
+            advantages=padded["advantages"],
+            uids=uids,
+            padding=torch.tensor([bool(tag.get("is_padding", False)) for tag in batch.tags]),
+            entropies=padded.get("entropy", None),
+        )
+        result = assign_step_credit(
+            step,
+            self.hicra_credit,
+            self.hicra_tagger,
+            self.hicra_settings,
+            group_size=int(self.config.actor_rollout_ref.rollout.n),
+        )
+        if self.hicra_settings.hierarchy_metrics:
+            metrics.update(hierarchy_metrics(step, result, self.hicra_settings.fork_quantile))
+        output = TensorDict(
+            {"advantages": response_to_nested(result.advantages, nested_mask)},
+            batch_size=len(batch),
+        )
+        return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=output)
+
+
+@register_trainer("hicra_sync")
+class HicraTrainerSync(HicraTrainerMixin, PPOTrainerSync):
+    """verl's synchronous trainer with HICRA (trainer.v1.trainer_mode=hicra_sync)."""
+
+    base_mode = "sync"
+
+
+@register_trainer("hicra_colocate_async")
+class HicraTrainerColocateAsync(HicraTrainerMixin, PPOTrainerColocateAsync):
+    """verl's colocated asynchronous trainer with HICRA (hicra_colocate_async)."""
+
+    base_mode = "colocate_async"
+
+
+@register_trainer("hicra_separate_async")
+class HicraTrainerSeparateAsync(HicraTrainerMixin, PPOTrainerSeparateAsync):
+    """verl's separated asynchronous trainer with HICRA (hicra_separate_async)."""
+
+    base_mode = "separate_async"

@@ -1,0 +1,286 @@
+"""The verl plugin's pure parts (settings, one step's credit and metrics): no verl needed.
+
+The same credit registry and tagger as `hicra train`, fed the way verl's driver holds a step:
+right-padded responses, rows in any order, padding rows, tool tokens outside the response mask.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hicra.advantages import CREDITS, CreditBatch, hicra_advantages
+from hicra.errors import HicraError
+from hicra.grams import GramsError, StrategicGrams
+from hicra.integrations.verl.credit import (
+    StepResponses,
+    assign_step_credit,
+    hierarchy_metrics,
+    sequence_advantages,
+)
+from hicra.integrations.verl.settings import SETTING_KEYS, VerlHicraSettings, read_settings
+from hicra.run_folder import Metric
+from hicra.tagging import PlanningTagger
+from hicra.tiny import build_tiny_tokenizer
+
+GRAMS = StrategicGrams(["wait", "let me verify"], name="test")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tagger(tokenizer):
+    return PlanningTagger(GRAMS, tokenizer)
+
+
+def _step(tokenizer, rows, uids, padding=None, entropies=None) -> StepResponses:
+    """rows: (text, advantage, tool_span) with tool_span a token range outside the response mask."""
+    ids = [tokenizer.encode(text) for text, _, _ in rows]
+    width = max(len(r) for r in ids)
+    responses = torch.zeros(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, (row, (_, _, tool)) in enumerate(zip(ids, rows, strict=True)):
+        responses[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+        if tool is not None:
+            mask[i, tool[0] : tool[1]] = 0
+    flags = torch.tensor(padding or [False] * len(rows))
+    mask[flags] = 0  # verl's padding rows have no response tokens
+    advantages = torch.tensor([a for _, a, _ in rows]).unsqueeze(1) * mask  # verl's GRPO layout
+    return StepResponses(responses, mask, advantages, list(uids), flags, entropies)
+
+
+# ------------------------------------------------------------------ settings
+def test_settings_defaults_are_hicra_trains():
+    assert read_settings({}) == VerlHicraSettings()
+    assert VerlHicraSettings() == VerlHicraSettings(
+        credit="hicra",
+        hicra_alpha=0.2,
+        strategic_grams="paper",
+        fork_quantile=0.7,
+        gram_counting="longest",
+        hierarchy_metrics=True,
+    )
+    chosen = read_settings(
+        {"credit": "grpo", "hicra_alpha": 0.1, "gamma": 1.0}, engine_keys={"gamma"}
+    )
+    assert (chosen.credit, chosen.hicra_alpha) == ("grpo", 0.1)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "message"),
+    [
+        (
+            {"credit": "hicraa"},
+            r"algorithm\.credit: unknown credit 'hicraa'; choose from grpo, hicra",
+        ),
+        ({"hicra_alpha": 1.5}, r"algorithm\.hicra_alpha must be a number in \[0, 1\), got 1\.5"),
+        ({"hicra_alpha": "abc"}, r"algorithm\.hicra_alpha must be a number .* got 'abc'"),
+        ({"hicra_alpha": True}, r"algorithm\.hicra_alpha must be a number"),
+        ({"fork_quantile": -0.1}, r"algorithm\.fork_quantile must be a number in \[0, 1\)"),
+        ({"gram_counting": "most"}, r"algorithm\.gram_counting must be one of longest, all"),
+        ({"hierarchy_metrics": "yes"}, r"algorithm\.hierarchy_metrics must be true or false"),
+        ({"strategic_grams": ""}, r"algorithm\.strategic_grams must be a non-empty string"),
+        ({"hicra_alpah": 0.3}, r"unknown HICRA setting algorithm\.hicra_alpah: did you mean "),
+        ({"hicra_beta": 0.3}, r"unknown HICRA setting algorithm\.hicra_beta: HICRA's settings"),
+        ({"strategic_gram": "paper"}, r"did you mean algorithm\.strategic_grams\?"),
+    ],
+)
+def test_settings_errors_name_the_key(algorithm, message):
+    with pytest.raises(HicraError, match=message):
+        read_settings(algorithm, engine_keys={"gamma", "adv_estimator"})
+
+
+def test_settings_leave_other_keys_alone():
+    """verl's own keys and another plugin's keys are not typos of HICRA's."""
+    algorithm = {"adv_estimator": "hicra", "my_plugin_threshold": 3}
+    assert read_settings(algorithm, engine_keys={"adv_estimator"}) == VerlHicraSettings()
+    assert set(SETTING_KEYS) >= {"credit", "hicra_alpha", "strategic_grams"}
+
+
+def test_entropy_credits_need_recomputed_log_probs():
+    for name in ("high_entropy", "hicra_entropy_length"):
+        assert read_settings({"credit": name}).credit == name
+        with pytest.raises(HicraError, match=rf"credit='{name}' needs the token entropies.*bypass"):
+            read_settings({"credit": name}, entropies_available=False)
+    assert read_settings({"credit": "hicra"}, entropies_available=False).credit == "hicra"
+
+
+def test_a_need_the_plugin_cannot_meet_is_a_startup_error(monkeypatch):
+    """A credit (the lead's placebo, say) whose input verl cannot give: named with its need."""
+    import hicra.advantages as advantages
+
+    monkeypatch.setattr(advantages, "NEEDS", (*advantages.NEEDS, "oracle_mask"))
+    monkeypatch.setattr(advantages, "CREDITS", dict(advantages.CREDITS))
+    advantages.register_credit("oracle", description="test only", needs=("oracle_mask",))(
+        lambda batch: batch.advantages
+    )
+    with pytest.raises(
+        HicraError, match=r"algorithm\.credit='oracle' needs 'oracle_mask', which hicra's verl"
+    ):
+        read_settings({"credit": "oracle"})
+
+
+def test_every_registered_credit_is_accepted_or_refused_by_name():
+    for name, credit in CREDITS.items():
+        unsupported = credit.needs - {"entropies", "whole_groups"}
+        if unsupported:
+            with pytest.raises(HicraError, match=rf"'{name}' needs '{sorted(unsupported)[0]}'"):
+                read_settings({"credit": name})
+        else:
+            assert read_settings({"credit": name}).credit == name
+
+
+def test_strategic_grams_file_is_resolved_like_hicra_train(tmp_path):
+    with pytest.raises(GramsError, match="neither a preset"):
+        StrategicGrams.resolve(read_settings({"strategic_grams": "/no/such.json"}).strategic_grams)
+
+
+# ------------------------------------------------------------------ one step's credit
+def test_sequence_advantage_is_read_at_the_first_response_token():
+    token = torch.tensor([[0.0, 2.5, 2.5], [0.0, 0.0, 0.0], [-1.0, -1.0, 0.0]])
+    mask = torch.tensor([[0, 1, 1], [0, 0, 0], [1, 1, 0]])
+    assert sequence_advantages(token, mask).tolist() == [2.5, 0.0, -1.0]
+
+
+def test_hicra_on_a_verl_step_hand_computed(tokenizer, tagger):
+    # A: +1.5 for the correct response, -0.5 for the others (rewards 1, 0, 0, 0 without the std)
+    step = _step(
+        tokenizer,
+        [
+            ("Wait, let me verify: 3 + 4 = 7.", 1.5, None),
+            ("So the answer is 42.", -0.5, None),
+            ("Wait, no.", -0.5, None),
+            ("The tool said: wait.", -0.5, (0, 11)),  # "wait" inside a tool output
+            ("So", 0.0, None),
+        ],
+        uids=["p", "p", "p", "p", "pad"],
+        padding=[False, False, False, False, True],
+    )
+    result = assign_step_credit(
+        step, CREDITS["hicra"], tagger, VerlHicraSettings(hicra_alpha=0.2), group_size=4
+    )
+    adv = result.advantages
+    ids = step.responses
+    planning_text = [
+        tokenizer.decode(ids[row][result.planning_mask[row]]) for row in range(len(ids))
+    ]
+    assert planning_text == ["Waitlet me verify", "", "Wait", "", ""]
+    # planning tokens: A + 0.2|A| = 1.8 (correct), -0.4 (failed); other tokens keep A
+    assert adv[0, :14].tolist() == pytest.approx(
+        [1.8, 1.5, 1.5, 1.8, 1.8, 1.8, 1.8, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5]
+    )
+    assert adv[1, :6].tolist() == pytest.approx([-0.5] * 6)
+    assert adv[2, :4].tolist() == pytest.approx([-0.4, -0.5, -0.5, -0.5])
+    assert adv[3, :11].tolist() == [0.0] * 11  # tool tokens: outside the loss, never planning
+    assert adv[3, 11].item() == pytest.approx(-0.5)
+    assert (adv[:, 14:] == 0).all() and (adv[1, 6:] == 0).all()  # right padding stays 0
+    assert adv[4].tolist() == [0.0] * adv.shape[1]  # verl's padding row is untouched
+    expected = hicra_advantages(torch.tensor([1.5, -0.5, -0.5, -0.5]), result.planning_mask[:4])
+    assert torch.equal(adv[:4], expected * step.response_mask[:4])
+
+
+def test_grpo_credit_changes_nothing(tokenizer, tagger):
+    step = _step(tokenizer, [("Wait, no.", 0.7, None), ("So", -0.7, None)], ["a", "a"])
+    result = assign_step_credit(step, CREDITS["grpo"], tagger, VerlHicraSettings(), group_size=2)
+    assert torch.equal(result.advantages, step.advantages)
+    assert result.planning_mask.sum() == 1  # still tagged, for the metrics
+
+
+def _entropy_step(tokenizer):
+    texts = [
+        ("Wait, let me verify: 3 + 4 = 7.", 1.0, None),
+        ("So the answer is 42.", -1.0, None),
+        ("Wait, no.", 0.5, None),
+        ("So the answer is 42. Wait, no.", -0.5, None),
+    ]
+    generator = torch.Generator().manual_seed(3)
+    width = max(len(tokenizer.encode(t)) for t, _, _ in texts)
+    entropies = torch.rand(len(texts), width, generator=generator) * 3
+    # groups interleaved, as after verl's sequence-length balancing: a, b, a, b
+    return _step(tokenizer, texts, ["a", "b", "a", "b"], entropies=entropies)
+
+
+def test_whole_group_credit_sees_groups_contiguous_and_matches_the_registry(tokenizer, tagger):
+    step = _entropy_step(tokenizer)
+    settings = VerlHicraSettings(credit="hicra_entropy_length")
+    credit = CREDITS["hicra_entropy_length"]
+    result = assign_step_credit(step, credit, tagger, settings, group_size=2)
+    order = torch.tensor([0, 2, 1, 3])  # group a, then group b
+    real = step.response_mask.bool()
+    expected = credit.rule(
+        CreditBatch(
+            advantages=torch.tensor([1.0, 0.5, -1.0, -0.5]),
+            planning_mask=result.planning_mask[order],
+            completion_mask=real[order],
+            group_size=2,
+            entropies=step.entropies[order],
+        )
+    )
+    assert torch.equal(result.advantages[order], expected * real[order])
+    assert not torch.equal(result.advantages, step.advantages)  # the rule did change something
+
+
+def test_uneven_groups_are_refused_for_whole_group_credits(tokenizer, tagger):
+    step = _entropy_step(tokenizer)
+    credit = CREDITS["hicra_entropy_length"]
+    with pytest.raises(HicraError, match=r"groups of 2 responses instead of .*rollout\.n=4"):
+        assign_step_credit(step, credit, tagger, VerlHicraSettings(), group_size=4)
+
+
+def test_high_entropy_threshold_is_over_the_whole_step(tokenizer, tagger):
+    step = _entropy_step(tokenizer)
+    result = assign_step_credit(
+        step, CREDITS["high_entropy"], tagger, VerlHicraSettings(), group_size=2
+    )
+    real = step.response_mask.bool()
+    threshold = torch.quantile(step.entropies[real], 0.7)
+    high = real & (step.entropies >= threshold)
+    assert 0.25 < high.sum() / real.sum() < 0.35  # the top 30% of the step's tokens
+    expected = hicra_advantages(torch.tensor([1.0, -1.0, 0.5, -0.5]), high) * real
+    assert torch.equal(result.advantages, expected)
+
+
+def test_hierarchy_metrics_hand_computed(tokenizer, tagger):
+    entropies = torch.zeros(3, 14)
+    entropies[0, :14] = torch.arange(14, dtype=torch.float)  # planning: 0, 3, 4, 5, 6
+    entropies[1, :6] = 10.0
+    step = _step(
+        tokenizer,
+        [
+            ("Wait, let me verify: 3 + 4 = 7.", 1.5, None),
+            ("So the answer is 42.", -0.5, None),
+            ("So", 0.0, None),
+        ],
+        ["p", "p", "pad"],
+        padding=[False, False, True],
+        entropies=entropies,
+    )
+    result = assign_step_credit(step, CREDITS["hicra"], tagger, VerlHicraSettings(), 2)
+    metrics = hierarchy_metrics(step, result, fork_quantile=0.7)
+    assert metrics[Metric.PLANNING_RATIO] == pytest.approx(5 / 20)
+    assert metrics[Metric.PLANNING_ADVANTAGE] == pytest.approx(1.8)
+    assert metrics[Metric.EXECUTION_ADVANTAGE] == pytest.approx((9 * 1.5 - 6 * 0.5) / 15)
+    assert metrics[Metric.GRAM_OCCURRENCES] == 2 and metrics[Metric.DISTINCT_GRAMS] == 2
+    assert metrics[Metric.SEMANTIC_ENTROPY] == pytest.approx(math.log(2))
+    assert metrics[Metric.PLANNING_ENTROPY] == pytest.approx((0 + 3 + 4 + 5 + 6) / 5)
+    execution = (1 + 2 + 7 + 8 + 9 + 10 + 11 + 12 + 13) + 6 * 10
+    assert metrics[Metric.EXECUTION_ENTROPY] == pytest.approx(execution / 15)
+    # the 0.7 quantile of the 20 real entropies is 10 (ties): ten tokens >= 10, none planning
+    assert metrics[Metric.FORK_PLANNING_HIGH] == 0.0
+    assert metrics[Metric.FORK_HIGH_PLANNING] == 0.0
+    no_grams = _step(tokenizer, [("So the answer is 42.", 1.0, None)], ["q"])
+    plain = hierarchy_metrics(
+        no_grams,
+        assign_step_credit(no_grams, CREDITS["hicra"], tagger, VerlHicraSettings(), 1),
+        0.7,
+    )
+    assert math.isnan(plain[Metric.SEMANTIC_ENTROPY]) and math.isnan(
+        plain[Metric.PLANNING_ADVANTAGE]
+    )
+    assert Metric.PLANNING_ENTROPY not in plain  # no entropies from verl: no entropy metrics
