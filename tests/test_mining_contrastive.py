@@ -24,7 +24,7 @@ from hicra.mining import (
 )
 from hicra.mining.counting import gram_profile, occurrence_counts
 from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
-from hicra.mining.ngrams import doc_ngrams, sentences
+from hicra.mining.ngrams import sentences
 from hicra.mining.scoring import (
     FRAGMENT,
     KEPT,
@@ -72,9 +72,7 @@ def test_gram_profile_hand_counted():
     assert profile.group_names == ["A", "B"] and profile.group_sizes.tolist() == [1, 1]
     cells = dict(zip(profile.group_keys.tolist(), profile.group_df.tolist(), strict=True))
     assert cells == {0: 1, 2: 1, 3: 1, 0 + 4: 1, 1 + 4: 1}  # gram + 4 * group
-    counts, totals = occurrence_counts(
-        ["let me see, let me see.", "so so"], lambda t: doc_ngrams(t, 1, 2), pool, 2
-    )
+    counts, totals = occurrence_counts(["let me see, let me see.", "so so"], pool, 1, 2)
     # unigrams: let, me, "see,", let, me, "see." + so, so = 8; bigrams 5 + 1 = 6
     assert counts.tolist() == [2, 0, 0, 2] and totals.tolist() == [0, 8, 6]
 

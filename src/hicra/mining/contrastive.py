@@ -151,7 +151,9 @@ def mine_contrastive(
                     source,
                 )
 
-    counts, totals = occurrence_counts(contrast_texts(), ngrams, candidates, config.ngram_max)
+    counts, totals = occurrence_counts(
+        contrast_texts(), candidates, config.ngram_min, config.ngram_max
+    )
     problem_texts.clear()
     contrast.ngrams = int(totals.sum())
     contrast.shared = int(counts.sum())

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from hicra.mining.ngrams import segments
+
 DEFAULT_MAX_ENTRIES = 2_000_000
 
 NgramFn = Callable[[str], list[str]]
@@ -213,8 +215,8 @@ def gram_profile(
     occurrences = np.zeros(size, dtype=np.int64)
     math_occ = np.zeros(size, dtype=np.int64)
     openings = np.zeros(size, dtype=np.int64)
-    totals = np.zeros(n_max + 1, dtype=np.int64)
-    math_totals = np.zeros(n_max + 1, dtype=np.int64)
+    totals = [0] * (n_max + 1)
+    math_totals = [0] * (n_max + 1)
     groups: dict[str, int] = {}
     group_sizes: list[int] = []
     pairs = _GroupCounter()
@@ -261,8 +263,8 @@ def gram_profile(
         occurrences=occurrences,
         math_occurrences=math_occ,
         openings=openings,
-        order_totals=totals,
-        order_math_totals=math_totals,
+        order_totals=np.asarray(totals, dtype=np.int64),
+        order_math_totals=np.asarray(math_totals, dtype=np.int64),
         group_keys=keys,
         group_df=counts,
         group_names=list(groups),
@@ -272,18 +274,21 @@ def gram_profile(
 
 
 def occurrence_counts(
-    texts: Iterable[str], ngrams: NgramFn, grams: Sequence[str], n_max: int
+    texts: Iterable[str], grams: Sequence[str], n_min: int, n_max: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Occurrences of each of `grams` over `texts`, and of all n-grams by length n (a contrast)."""
     lookup = {g: i for i, g in enumerate(grams)}.get
     counts = np.zeros(len(grams), dtype=np.int64)
-    totals = np.zeros(n_max + 1, dtype=np.int64)
+    totals = [0] * (n_max + 1)
     for text in texts:
         hits = []
-        for gram in ngrams(text):
-            totals[gram.count(" ") + 1] += 1
-            hit = lookup(gram)
-            if hit is not None:
-                hits.append(hit)
+        for run in segments(text):
+            length = len(run)
+            for n in range(n_min, min(n_max, length) + 1):
+                totals[n] += length - n + 1
+                for i in range(length - n + 1):
+                    hit = lookup(" ".join(run[i : i + n]))
+                    if hit is not None:
+                        hits.append(hit)
         _bump(counts, hits)
-    return counts, totals
+    return counts, np.asarray(totals, dtype=np.int64)

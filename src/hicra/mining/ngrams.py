@@ -72,10 +72,14 @@ def segments(text: str, max_words: int = MAX_WORDS) -> list[list[str]]:
     Only the first `max_words` words of `text` are read.
     """
     runs: list[list[str]] = []
+    cached = _word_cache.get  # the fast path of is_text_word, without a call per word
     for words in _line_words(text, max_words):
         run: list[str] = []
         for word in words:
-            if is_text_word(word):
+            known = cached(word)
+            if known is None:
+                known = is_text_word(word)
+            if known:
                 run.append(word)
                 if not word.endswith(_SENTENCE_END):
                     continue
@@ -102,6 +106,7 @@ def sentences(text: str, max_words: int = MAX_WORDS) -> list[Sentence]:
     without text words are left out.
     """
     found: list[Sentence] = []
+    cached = _word_cache.get
     for words in _line_words(text, max_words):
         runs: list[list[str]] = []
         run: list[str] = []
@@ -109,7 +114,10 @@ def sentences(text: str, max_words: int = MAX_WORDS) -> list[Sentence]:
         opens = True  # no word other than markup seen yet in this sentence
         first_run_opens = False
         for word in words:
-            if is_text_word(word):
+            known = cached(word)
+            if known is None:
+                known = is_text_word(word)
+            if known:
                 if not run and not runs:
                     first_run_opens = opens
                 run.append(word)
