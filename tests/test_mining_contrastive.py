@@ -22,7 +22,7 @@ from hicra.mining import (
     TraceSpec,
     mine,
 )
-from hicra.mining.counting import gram_profile, occurrence_counts
+from hicra.mining.counting import OccurrenceCounter, gram_profile
 from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
 from hicra.mining.ngrams import sentences
 from hicra.mining.scoring import (
@@ -72,7 +72,10 @@ def test_gram_profile_hand_counted():
     assert profile.group_names == ["A", "B"] and profile.group_sizes.tolist() == [1, 1]
     cells = dict(zip(profile.group_keys.tolist(), profile.group_df.tolist(), strict=True))
     assert cells == {0: 1, 2: 1, 3: 1, 0 + 4: 1, 1 + 4: 1}  # gram + 4 * group
-    counts, totals = occurrence_counts(["let me see, let me see.", "so so"], pool, 1, 2)
+    counter = OccurrenceCounter(pool, 1, 2)
+    for text in ["let me see, let me see.", "so so"]:
+        counter.add(text)
+    counts, totals = counter.counts, counter.totals
     # unigrams: let, me, "see,", let, me, "see." + so, so = 8; bigrams 5 + 1 = 6
     assert counts.tolist() == [2, 0, 0, 2] and totals.tolist() == [0, 8, 6]
 
@@ -429,3 +432,12 @@ def test_cli_constants_match_the_library():
     assert (command.CONTRASTIVE, command.PAPER) == (config.CONTRASTIVE, config.PAPER)
     assert command.PLANNING_LABELS == evaluation.PLANNING_LABELS
     assert command.EXECUTION_LABELS == evaluation.EXECUTION_LABELS
+
+
+def test_bounded_memory_gives_the_same_contrastive_set(planted):
+    free = mine([planted], MiningConfig(min_df=8))
+    tight = mine([planted], MiningConfig(min_df=8, max_table=1000))
+    assert tight.grams.grams == free.grams.grams and tight.grams.stats == free.grams.stats
+    assert [(c.gram, c.reason, c.df) for c in tight.choices] == [
+        (c.gram, c.reason, c.df) for c in free.choices
+    ]

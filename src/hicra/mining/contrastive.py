@@ -2,7 +2,7 @@
 
     pass 1   document frequency of every word n-gram, 1-5 words -> the pool (df >= min_df)
     pass 2   `counting.gram_profile` of the pool over the traces' sentences, the distinct problem
-             statements counted as the contrast corpus on the way, then any contrast files
+             statements counted as the contrast corpus on the way; then any contrast files
     select   `scoring`: log-odds against the contrast and against math sentences, fragments,
              sentence openers, topic evenness; the first `max_grams` by document frequency
 
@@ -22,9 +22,16 @@ import numpy as np
 from hicra.grams import StrategicGrams
 from hicra.mining.config import MiningConfig, MiningError
 from hicra.mining.contrast import PROBLEMS, ContrastReport, DistinctTexts, check_sources, file_texts
-from hicra.mining.counting import GramProfile, gram_profile, occurrence_counts
+from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
 from hicra.mining.ngrams import doc_ngrams, sentences
-from hicra.mining.pipeline import GramChoice, MiningResult, count_pool, no_ngram_error, parameters
+from hicra.mining.pipeline import (
+    GramChoice,
+    MiningResult,
+    Pool,
+    count_pool,
+    no_ngram_error,
+    parameters,
+)
 from hicra.mining.scoring import (
     KEPT,
     GramScores,
@@ -80,11 +87,14 @@ def _score(
     )
 
 
-def _gram_scores(scores: GramScores, contrast_counts: np.ndarray, i: int) -> dict[str, Any]:
+def _gram_scores(
+    profile: GramProfile, scores: GramScores, contrast_counts: np.ndarray, i: int
+) -> dict[str, Any]:
     def r(value: float) -> float:
         return round(float(value), 4)
 
     return {
+        "occurrences": int(profile.occurrences[i]),
         "contrast_occurrences": int(contrast_counts[i]),
         "contrast_log_odds": r(scores.contrast_log_odds[i]),
         "contrast_z": r(scores.contrast_z[i]),
@@ -124,13 +134,14 @@ def mine_contrastive(
     start = time.perf_counter()
     contrast = ContrastReport(list(config.contrast))
     distinct = DistinctTexts(contrast)
-    problem_texts: list[str] = []
+    counter = OccurrenceCounter(candidates, config.ngram_min, config.ngram_max)
     use_problems = PROBLEMS in config.contrast
 
     def profiled() -> Iterator[tuple[list[Any], str | None]]:
         for row in rows(extras=True):
             if use_problems and row.problem is not None:
-                problem_texts.extend(distinct([row.problem], PROBLEMS))
+                for problem in distinct([row.problem], PROBLEMS):  # counted once per text
+                    counter.add(problem)
             yield sentences(row.text), row.group
 
     profile = gram_profile(profiled(), candidates, config.ngram_min, config.ngram_max)
@@ -141,24 +152,16 @@ def mine_contrastive(
     timings["profile"] = time.perf_counter() - start
 
     start = time.perf_counter()
-
-    def contrast_texts() -> Iterator[str]:
-        yield from problem_texts
-        for source in config.contrast:
-            if source != PROBLEMS:
-                yield from distinct(
-                    file_texts(source, config.contrast_field, contrast.files, max_line_bytes),
-                    source,
-                )
-
-    counts, totals = occurrence_counts(
-        contrast_texts(), candidates, config.ngram_min, config.ngram_max
-    )
-    problem_texts.clear()
+    for source in config.contrast:
+        if source != PROBLEMS:
+            texts = file_texts(source, config.contrast_field, contrast.files, max_line_bytes)
+            for text in distinct(texts, source):
+                counter.add(text)
+    counts, totals = counter.counts, counter.totals
     contrast.ngrams = int(totals.sum())
     contrast.shared = int(counts.sum())
     _check_contrast(contrast, len(candidates))
-    timings["contrast"] = time.perf_counter() - start
+    timings["contrast files"] = time.perf_counter() - start
 
     start = time.perf_counter()
     keep = profile.df >= first.min_df  # exact now, also after a pruned pass 1
@@ -171,7 +174,9 @@ def mine_contrastive(
     reasons = select(pool, scores, rules)
     order = ranked(pool, scores, reasons)
     choices = [
-        GramChoice(pool[i], reasons[i], int(profile.df[i]), _gram_scores(scores, counts, i))
+        GramChoice(
+            pool[i], reasons[i], int(profile.df[i]), _gram_scores(profile, scores, counts, i)
+        )
         for i in order
     ]
     timings["select"] = time.perf_counter() - start
@@ -182,7 +187,35 @@ def mine_contrastive(
             f"selection tests ({_reason_counts(choices)}); check the contrast corpus or "
             "use --selection paper"
         )
-    provenance = {
+    provenance = _provenance(paths, config, spec, first, contrast, profile, scores, choices)
+    stats = {c.gram: {"df": c.df, "rank": rank, **c.scores} for rank, c in enumerate(kept)}
+    grams = StrategicGrams([c.gram for c in kept], name=name, provenance=provenance, stats=stats)
+    return MiningResult(
+        grams,
+        [],
+        len(pool),
+        first.min_df,
+        first.corpus,
+        2,
+        timings,
+        selection=config.selection,
+        choices=choices,
+        contrast=contrast,
+    )
+
+
+def _provenance(
+    paths: Sequence[str | Path],
+    config: MiningConfig,
+    spec: TraceSpec,
+    first: Pool,
+    contrast: ContrastReport,
+    profile: GramProfile,
+    scores: GramScores,
+    choices: Sequence[GramChoice],
+) -> dict[str, Any]:
+    """What produced the set: inputs, parameters, corpus, contrast, groups, and what was left out."""
+    return {
         "tool": "hicra mine",
         "selection": config.selection,
         "method": "contrastive selection: weighted log-odds with an informative Dirichlet prior "
@@ -206,36 +239,13 @@ def mine_contrastive(
             if scores.evenness is not None
             else "not computed: fewer than 2 groups",
         },
-        "pool": len(pool),
-        "reasons": {r: sum(c.reason == r for c in choices) for r in dict.fromkeys(reasons)},
+        "pool": len(choices),
+        "reasons": _reason_tally(choices),
         "passes": 2,
         "rejected": [
             {"gram": c.gram, "df": c.df, "reason": c.reason} for c in choices if c.reason != KEPT
         ][:PROVENANCE_REJECTED],
     }
-    index = {g: i for i, g in enumerate(pool)}
-    stats = {
-        c.gram: {
-            "df": c.df,
-            "rank": rank,
-            "occurrences": int(profile.occurrences[index[c.gram]]),
-            **c.scores,
-        }
-        for rank, c in enumerate(kept)
-    }
-    grams = StrategicGrams([c.gram for c in kept], name=name, provenance=provenance, stats=stats)
-    return MiningResult(
-        grams,
-        [],
-        len(pool),
-        first.min_df,
-        first.corpus,
-        2,
-        timings,
-        selection=config.selection,
-        choices=choices,
-        contrast=contrast,
-    )
 
 
 def _subset(profile: GramProfile, keep: np.ndarray) -> GramProfile:
@@ -264,11 +274,15 @@ def _largest_groups(profile: GramProfile, top: int = 10) -> list[tuple[str, int]
     return [(profile.group_names[i], int(profile.group_sizes[i])) for i in order]
 
 
-def _reason_counts(choices: Sequence[GramChoice]) -> str:
+def _reason_tally(choices: Sequence[GramChoice]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for c in choices:
         counts[c.reason] = counts.get(c.reason, 0) + 1
-    return ", ".join(f"{n:,} {reason}" for reason, n in counts.items())
+    return counts
+
+
+def _reason_counts(choices: Sequence[GramChoice]) -> str:
+    return ", ".join(f"{n:,} {reason}" for reason, n in _reason_tally(choices).items())
 
 
 def _check_problems(config: MiningConfig, corpus: CorpusReport) -> None:

@@ -8,10 +8,15 @@ Manku & Motwani 2002). Every n-gram's true document frequency then lies in
 frequencies of the survivors come from a second pass (`exact_doc_frequency`). With no pruning
 (floor 0, the usual case below a few million distinct n-grams) pass 1 is exact already.
 
-`cluster_statistics` is the last pass: per gram its document frequency and occurrences, per
-cluster its document frequency (traces with at least one of its grams) and the sum over those
-traces of the cluster's count there (the largest count of any of its grams in that trace, so
-nested grams such as "let me check" / "let me check the" do not count one phrase twice).
+`cluster_statistics` is the last pass of the paper's pipeline: per gram its document frequency and
+occurrences, per cluster its document frequency (traces with at least one of its grams) and the sum
+over those traces of the cluster's count there (the largest count of any of its grams in that
+trace, so nested grams such as "let me check" / "let me check the" do not count one phrase twice).
+
+`gram_profile` is the last pass of contrastive selection: per pool gram its exact document
+frequency, occurrences, occurrences in sentences with math and at a sentence's start, traces per
+group (kept as (gram, group) pairs, so memory follows the pairs seen, not the traces), and the
+n-gram totals by length; `OccurrenceCounter` counts the pool in the contrast corpus.
 """
 
 from __future__ import annotations
@@ -273,22 +278,31 @@ def gram_profile(
     )
 
 
-def occurrence_counts(
-    texts: Iterable[str], grams: Sequence[str], n_min: int, n_max: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Occurrences of each of `grams` over `texts`, and of all n-grams by length n (a contrast)."""
-    lookup = {g: i for i, g in enumerate(grams)}.get
-    counts = np.zeros(len(grams), dtype=np.int64)
-    totals = [0] * (n_max + 1)
-    for text in texts:
+class OccurrenceCounter:
+    """Occurrences of each of `grams` over the texts added, and of all n-grams by length n.
+
+    What a contrast corpus contributes: counts of the pool n-grams and the totals they are shares of.
+    """
+
+    def __init__(self, grams: Sequence[str], n_min: int, n_max: int) -> None:
+        self._lookup = {g: i for i, g in enumerate(grams)}.get
+        self._n_min, self._n_max = n_min, n_max
+        self.counts = np.zeros(len(grams), dtype=np.int64)
+        self._totals = [0] * (n_max + 1)
+
+    @property
+    def totals(self) -> np.ndarray:
+        return np.asarray(self._totals, dtype=np.int64)
+
+    def add(self, text: str) -> None:
         hits = []
+        lookup, totals = self._lookup, self._totals
         for run in segments(text):
             length = len(run)
-            for n in range(n_min, min(n_max, length) + 1):
+            for n in range(self._n_min, min(self._n_max, length) + 1):
                 totals[n] += length - n + 1
                 for i in range(length - n + 1):
                     hit = lookup(" ".join(run[i : i + n]))
                     if hit is not None:
                         hits.append(hit)
-        _bump(counts, hits)
-    return counts, np.asarray(totals, dtype=np.int64)
+        _bump(self.counts, hits)
