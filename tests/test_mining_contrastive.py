@@ -391,7 +391,8 @@ def test_cli_mines_and_evaluates(planted, tmp_path, capsys):
     # paper: "wait" and "let me" hit both planning units, "so" the execution one; mined: 2 of 2, 0
     assert rows[0][:5] == ["paper", "249", "1.000", "1.000", "0.000"]
     assert rows[1][:5] == [str(out), "2", "1.000", "0.000", "1.000"]
-    assert json.loads(out.read_text())["provenance"]["selection"] == CONTRASTIVE
+    saved = StrategicGrams.load(out)  # what `hicra tag --grams` and training read
+    assert saved.provenance["selection"] == CONTRASTIVE and saved.stats[PLAN]["df"] == 100
 
     assert main(["mine", "--evaluate", str(ann), "--grams", str(out), "paper"]) == 0
     again = capsys.readouterr().out
