@@ -442,3 +442,10 @@ def test_bounded_memory_gives_the_same_contrastive_set(planted):
     assert [(c.gram, c.reason, c.df) for c in tight.choices] == [
         (c.gram, c.reason, c.df) for c in free.choices
     ]
+
+
+def test_cli_never_writes_over_its_input(planted, capsys):
+    before = planted.read_bytes()
+    assert main(["mine", str(planted), "-o", str(planted)]) == 2
+    assert "mining would overwrite its corpus" in capsys.readouterr().err
+    assert planted.read_bytes() == before

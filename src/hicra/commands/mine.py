@@ -285,6 +285,20 @@ def _rules(args: argparse.Namespace) -> SelectionRules | None:
     return SelectionRules(**changed) if changed else None
 
 
+def refuse_overwriting_inputs(output: Path, inputs: list[Path]) -> None:
+    """`hicra mine X -o X` would replace the corpus with its grams: the output may not be an input
+    (the same file after resolving links, or a file already in an input folder)."""
+    target = output.resolve()
+    for source in inputs:
+        resolved = Path(source).resolve()
+        inside = resolved.is_dir() and target.exists() and resolved in target.parents
+        if target == resolved or inside:
+            raise HicraError(
+                f"--output {output} is the input {source}: mining would overwrite its corpus; "
+                "give another output file"
+            )
+
+
 def _mine(args: argparse.Namespace) -> tuple[str, StrategicGrams]:
     from hicra.mining import MiningConfig, TraceSpec, mine
     from hicra.mining.counting import DEFAULT_MAX_ENTRIES
@@ -293,6 +307,7 @@ def _mine(args: argparse.Namespace) -> tuple[str, StrategicGrams]:
         raise HicraError("--output is needed to mine (or give only --evaluate and --grams)")
     if args.output.exists() and args.output.is_dir():
         raise HicraError(f"--output {args.output} is a folder; give a file name")
+    refuse_overwriting_inputs(args.output, args.inputs)
     config = MiningConfig(
         selection=args.selection,
         ngram_min=args.ngram_min,
