@@ -1,23 +1,38 @@
-"""Strategic-gram mining: time and peak memory at 1k/5k/10k traces, and what it finds on real data.
+"""Strategic-gram mining: speed (new default vs the paper's pipeline), and quality on real traces.
 
-Speed: synthetic rollouts.jsonl files of N successful traces of about 300 words (plus N/10 failed
-ones, which are read and dropped), each trace four to six MATH test / GSM8K train solutions
-(../shared/data/math) drawn at random, so traces share phrases the way samples of one policy do.
-Every configuration runs in a fresh process (peak RSS is that process's, imports and model
-included), with `--embedder none` and with the default all-MiniLM-L6-v2 embedder, the latter with
-the default one embedding thread and with `--threads 0` (torch's default: every core; much slower
-when other processes keep the cores busy).
+Speed (`--part speed`): synthetic rollouts.jsonl files of N successful traces of about 300 words
+(plus N/10 failed ones, which are read and dropped), each trace four to six MATH test / GSM8K
+train solutions drawn at random, its `prompt` their problems, so that traces share phrases the
+way samples of one policy do and have problem statements to contrast with. Every configuration
+runs in a fresh process (peak RSS is that process's, imports and model included):
 
-Quality: the miner on the MATH test solutions (5,000) and on the GSM8K train solutions (7,473), with
-the default parameters, with --sparsity, and with --ngram-min 1; top clusters, and precision/recall
-against the paper's preset (definitions in hicra.mining.compare).
+    contrastive   the default since issue #14 (no embedding model)
+    paper         the paper's pipeline with all-MiniLM-L6-v2 on one thread: the default before #14
+    paper/none    the paper's pipeline without a model
 
-    python benchmarks/mining.py [--sizes 1000 5000 10000] [--part speed|quality|all]
+and the ratio contrastive / paper is printed for each size (the issue's bound: 2x at 10k traces).
+
+Quality on real traces (`--part traces`): the development corpus of long chain-of-thought traces
+(`reasoning-traces/`: 982 traces, 447 correct, 40 with sentence function tags). Its traces are
+split by problem (SHA-256 of the problem text, first byte even: development, odd: held out), so
+no problem is on both sides; parameters were chosen on the development side only. For each side
+and for all correct traces: the paper's preset, the paper's pipeline (MiniLM), the new default;
+precision/recall against the paper's preset (hicra.mining.compare) and the planning-vs-execution
+hit-rate gap on the tagged sentences (hicra.mining.evaluation) of all 40 traces and of each side's
+traces; the top 20 grams of each.
+
+Quality on textbook solutions (`--part textbook`): the MATH test and GSM8K train solutions, as
+before #14, with the new default and the paper's pipeline.
+
+    python benchmarks/mining.py [--part speed|traces|textbook|all] [--sizes 1000 5000 10000]
+                                [--data ../shared/data]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
 import os
 import random
@@ -28,37 +43,41 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"
-MATH = DATA / "math" / "test.jsonl"
-GSM8K = DATA / "gsm8k" / "train.jsonl"
-TARGET_S = 60.0  # issue #4: 10k traces of a few hundred words, with the embedder, on 2 cores
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SPEED_BOUND = 2.0  # issue #14: the new default within 2x of the paper's pipeline at 10k traces
 
 
-def solutions() -> list[str]:
-    texts = [json.loads(line)["solution"] for line in MATH.open(encoding="utf-8")]
-    texts += [json.loads(line)["answer"] for line in GSM8K.open(encoding="utf-8")]
-    return texts
+def pairs(data: Path) -> list[tuple[str, str]]:
+    """(problem, solution) of the MATH test set and the GSM8K train set."""
+    math = data / "math" / "math" / "test.jsonl"
+    gsm8k = data / "math" / "gsm8k" / "train.jsonl"
+    rows = [json.loads(line) for line in math.open(encoding="utf-8")]
+    found = [(r["problem"], r["solution"]) for r in rows]
+    rows = [json.loads(line) for line in gsm8k.open(encoding="utf-8")]
+    return found + [(r["question"], r["answer"]) for r in rows]
 
 
-def write_rollouts(path: Path, n: int, pool: list[str], seed: int = 0) -> int:
+def write_rollouts(path: Path, n: int, pool: list[tuple[str, str]], seed: int = 0) -> int:
     """N successful traces of 4-6 random solutions, N/10 failed ones; returns the word count."""
     rng = random.Random(seed)
     words = 0
     with path.open("w", encoding="utf-8") as handle:
         for i in range(n + n // 10):
-            text = "\n\n".join(rng.sample(pool, rng.randint(4, 6)))
+            drawn = rng.sample(pool, rng.randint(4, 6))
+            text = "\n\n".join(s for _, s in drawn)
             correct = i % 11 != 10
             words += len(text.split()) if correct else 0
-            row = {"step": i // 64 + 1, "group": i // 8, "prompt": "p", "completion": text,
-                   "answer": "0", "reward": float(correct), "correct": correct}  # fmt: skip
+            row = {"step": i // 64 + 1, "group": i // 8, "prompt": "\n\n".join(p for p, _ in drawn),
+                   "completion": text, "answer": "0", "reward": float(correct),
+                   "correct": correct}  # fmt: skip
             handle.write(json.dumps(row) + "\n")
     return words
 
 
-CONFIGS = {  # label -> (embedder, torch threads while embedding)
-    "none": ("none", 1),
-    "minilm": ("minilm", 1),  # the default: one thread
-    "minilm/all": ("minilm", None),  # --threads 0: torch's default, every core
+CONFIGS = {  # label -> MiningConfig keyword arguments
+    "contrastive": {},
+    "paper": {"selection": "paper", "embedder": "minilm", "threads": 1},
+    "paper/none": {"selection": "paper", "embedder": "none"},
 }
 
 
@@ -66,114 +85,150 @@ def child(path: str, label: str) -> None:
     """One measured run (in its own process): mine, save, print a JSON line of figures."""
     from hicra.mining import MiningConfig, mine
 
-    embedder, threads = CONFIGS[label]
     start = time.perf_counter()
-    result = mine([path], MiningConfig(embedder=embedder, threads=threads), name="bench")
-    result.grams.save(Path(path).with_suffix(".grams.json"))
+    result = mine([path], MiningConfig(**CONFIGS[label]), name="bench")
+    result.grams.save(Path(path).with_suffix(f".{label.replace('/', '-')}.json"))
     total = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "seconds": total,
-                "peak_mb": peak_mb,
-                "used": result.corpus.used,
-                "candidates": result.candidates,
-                "clusters": len(result.clusters),
-                "grams": len(result.grams),
-                "passes": result.passes,
-                "timings": result.timings,
-            }
-        )
-    )
+    figures = {"seconds": total, "peak_mb": peak_mb, "used": result.corpus.used,
+               "candidates": result.candidates, "grams": len(result.grams),
+               "passes": result.passes, "timings": result.timings}  # fmt: skip
+    print(json.dumps(figures))
 
 
-def speed(sizes: list[int]) -> None:
-    pool = solutions()
+def speed(sizes: list[int], data: Path) -> None:
+    pool = pairs(data)
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
-    print("traces  words/trace   embedder  seconds  s/1k traces  peak RSS  candidates  clusters"
-          "  grams  (phases)")  # fmt: skip
+    print("traces  words/trace       config  seconds  s/1k traces  peak RSS  candidates  grams"
+          "  (phases)")  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"rollouts-{n}.jsonl"
             words = write_rollouts(path, n, pool)
-            for embedder in CONFIGS:
+            for label in CONFIGS:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--child", str(path), embedder],
+                    [sys.executable, __file__, "--child", str(path), label],
                     capture_output=True,
                     text=True,
                     check=True,
                     env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
                 )
                 fig = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append((n, embedder, fig))
+                rows.append((n, label, fig))
                 phases = ", ".join(f"{k} {v:.1f}" for k, v in fig["timings"].items())
                 print(
-                    f"{n:>6,}  {words / fig['used']:>11.0f}  {embedder:>9}  {fig['seconds']:>7.1f}"
+                    f"{n:>6,}  {words / fig['used']:>11.0f}  {label:>11}  {fig['seconds']:>7.1f}"
                     f"  {1000 * fig['seconds'] / n:>11.2f}  {fig['peak_mb']:>5.0f} MB"
-                    f"  {fig['candidates']:>10,}  {fig['clusters']:>8,}  {fig['grams']:>5,}"
-                    f"  ({phases})"
+                    f"  {fig['candidates']:>10,}  {fig['grams']:>5,}  ({phases})"
                 )
-    for embedder in CONFIGS:
-        times = {n: f["seconds"] for n, e, f in rows if e == embedder}
-        lo, hi = min(times), max(times)
-        print(
-            f"scaling ({embedder}): {hi // lo}x the traces -> {times[hi] / times[lo]:.1f}x the time"
-        )
+    seconds = {(n, label): fig["seconds"] for n, label, fig in rows}
+    for n in sizes:
+        ratio = seconds[n, "contrastive"] / seconds[n, "paper"]
+        print(f"{n:,} traces: contrastive / paper (MiniLM) = {ratio:.2f}x")
     largest = max(sizes)
-    for label in ("minilm", "minilm/all"):
-        seconds = next(f["seconds"] for n, e, f in rows if n == largest and e == label)
-        verdict = "meets" if seconds < TARGET_S else "MISSES"
-        print(
-            f"{largest:,} traces, embedder {label}: {seconds:.1f} s "
-            f"({verdict} the {TARGET_S:.0f} s target)"
-        )
+    ratio = seconds[largest, "contrastive"] / seconds[largest, "paper"]
+    verdict = "within" if ratio <= SPEED_BOUND else "OUTSIDE"
+    print(f"{largest:,} traces: {ratio:.2f}x, {verdict} the {SPEED_BOUND:.0f}x bound")
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
 
 
-def quality() -> None:
+# ---------------------------------------------------------------- real traces
+def side(problem: str) -> str:
+    """The split: development or held out, by the problem text's hash (never both)."""
+    return "dev" if hashlib.sha256(problem.strip().encode()).digest()[0] % 2 == 0 else "held"
+
+
+def _rows(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def traces(data: Path) -> None:
+    from hicra import StrategicGrams
+    from hicra.mining import MiningConfig, compare_to_reference, mine
+    from hicra.mining.clustering import load_embedder
+    from hicra.mining.evaluation import hit_rates, read_annotations
+
+    corpus = data / "reasoning-traces"
+    rows = _rows(corpus / "traces.jsonl.gz")
+    annotations = _rows(corpus / "annotations.jsonl.gz")
+    by_id = {r["id"]: r for r in rows}
+    paper = StrategicGrams.preset("paper")
+    model = load_embedder("minilm")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        parts = {p: [r for r in rows if p == "all" or side(r["problem"]) == p]
+                 for p in ("dev", "held", "all")}  # fmt: skip
+        labels = {
+            p: read_annotations(_write(folder / f"ann-{p}.jsonl", [
+                a for a in annotations if p == "all" or side(by_id[a["id"]]["problem"]) == p
+            ]))
+            for p in ("dev", "held", "all")
+        }  # fmt: skip
+        for p, part in parts.items():
+            correct = sum(r["correct"] for r in part)
+            problems = len({r["problem"] for r in part})
+            print(f"{p}: {len(part)} traces ({correct} correct) of {problems} problems; "
+                  f"annotations: {labels[p].traces} traces, {len(labels[p].planning)} planning-like "
+                  f"and {len(labels[p].execution)} execution-like units")  # fmt: skip
+        sets = {}
+        for p in ("dev", "held", "all"):
+            path = _write(folder / f"{p}.jsonl", parts[p])
+            start = time.perf_counter()
+            sets[p, "new default"] = mine([path]).grams
+            middle = time.perf_counter()
+            sets[p, "paper pipeline"] = mine(
+                [path], MiningConfig(selection="paper"), model=model
+            ).grams
+            print(f"mined {p}: new default {middle - start:.1f} s, paper pipeline (model loaded) "
+                  f"{time.perf_counter() - middle:.1f} s")  # fmt: skip
+        print("\nmined on | set | grams | exact P | exact R | overlap P | overlap R | gap, 40 "
+              "annotated | gap, dev annotated | gap, held annotated")  # fmt: skip
+        for p in ("dev", "held", "all"):
+            for label in ("paper preset", "paper pipeline", "new default"):
+                grams = paper if label == "paper preset" else sets[p, label]
+                c = compare_to_reference(grams, paper)
+                gaps = [hit_rates(grams, labels[q]) for q in ("all", "dev", "held")]
+                cells = " | ".join(f"{g.gap:.3f} ({g.planning_rate:.2f}-{g.execution_rate:.2f})"
+                                   for g in gaps)  # fmt: skip
+                print(f"{p} | {label} | {len(grams)} | {c.exact_precision:.2f} | "
+                      f"{c.exact_recall:.2f} | {c.overlap_precision:.2f} | "
+                      f"{c.overlap_recall:.2f} | {cells}")  # fmt: skip
+        for p in ("dev", "held", "all"):
+            for label in ("paper pipeline", "new default"):
+                top = ", ".join(f"`{g}`" for g in list(sets[p, label])[:20])
+                print(f"\ntop 20, {label}, mined on {p}: {top}")
+        print(f"\ntop 20, paper preset: {', '.join(f'`{g}`' for g in list(paper)[:20])}")
+
+
+# ---------------------------------------------------------------- textbook solutions
+def textbook(data: Path) -> None:
     from hicra import StrategicGrams
     from hicra.mining import MiningConfig, compare_to_reference, mine
     from hicra.mining.clustering import load_embedder
 
     paper = StrategicGrams.preset("paper")
-    paper_3_5 = [g for g in paper if 3 <= len(g.split()) <= 5]
     model = load_embedder("minilm")
-    configs = {
-        "default (n 3-5)": MiningConfig(),
-        "--sparsity": MiningConfig(sparsity=True),
-        "--ngram-min 1": MiningConfig(ngram_min=1),
-    }
-    table = []
-    for corpus, path in (("MATH test solutions", MATH), ("GSM8K train solutions", GSM8K)):
-        for label, config in configs.items():
-            start = time.perf_counter()
-            result = mine([path], config, model=model)
-            seconds = time.perf_counter() - start
-            print(
-                f"\n== {corpus}, {label}: {result.corpus.used:,} traces, {result.candidates:,} "
-                f"candidates (df >= {result.min_df}), {len(result.clusters):,} clusters, "
-                f"{len(result.kept):,} kept, {len(result.grams):,} grams, {seconds:.1f} s"
-            )
-            for c in result.kept[:12]:
-                share = 100 * c.df / result.corpus.used
-                print(f"  {share:5.1f}%  x{c.mean_count:.2f}  {', '.join(c.grams[:4])}")
-            full = compare_to_reference(result.grams, paper)
-            mid = compare_to_reference(result.grams, paper_3_5)
-            table.append((corpus, label, len(result.grams), full, mid))
-            hits = sorted(set(result.grams) & set(paper))
-            print(f"  exact matches with the paper's grams: {', '.join(hits) or 'none'}")
-    print(
-        f"\nagainst the paper's preset ({len(paper)} grams; {len(paper_3_5)} of 3-5 words), %:"
-        "\ncorpus | config | grams | exact P | exact R | overlap P | overlap R | overlap R (3-5 words)"
-    )
-    for corpus, label, n, full, mid in table:
-        print(
-            f"{corpus} | {label} | {n} | {100 * full.exact_precision:.1f} | "
-            f"{100 * full.exact_recall:.1f} | {100 * full.overlap_precision:.1f} | "
-            f"{100 * full.overlap_recall:.1f} | {100 * mid.overlap_recall:.1f}"
-        )
+    files = {"MATH test": data / "math" / "math" / "test.jsonl",
+             "GSM8K train": data / "math" / "gsm8k" / "train.jsonl"}  # fmt: skip
+    print("corpus | selection | grams | exact P | exact R | overlap P | overlap R | top 10")
+    for corpus, path in files.items():
+        for label in ("new default", "paper pipeline"):
+            if label == "new default":
+                result = mine([path])
+            else:
+                result = mine([path], MiningConfig(selection="paper"), model=model)
+            c = compare_to_reference(result.grams, paper)
+            top = ", ".join(list(result.grams)[:10])
+            print(f"{corpus} | {label} | {len(result.grams)} | {c.exact_precision:.3f} | "
+                  f"{c.exact_recall:.3f} | {c.overlap_precision:.3f} | {c.overlap_recall:.3f} | "
+                  f"{top}")  # fmt: skip
 
 
 def main() -> None:
@@ -182,12 +237,15 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
-    parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
+    parser.add_argument("--part", choices=("speed", "traces", "textbook", "all"), default="all")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     args = parser.parse_args()
     if args.part in ("speed", "all"):
-        speed(sorted(args.sizes))
-    if args.part in ("quality", "all"):
-        quality()
+        speed(sorted(args.sizes), args.data)
+    if args.part in ("traces", "all"):
+        traces(args.data)
+    if args.part in ("textbook", "all"):
+        textbook(args.data)
 
 
 if __name__ == "__main__":

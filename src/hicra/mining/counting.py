@@ -8,10 +8,15 @@ Manku & Motwani 2002). Every n-gram's true document frequency then lies in
 frequencies of the survivors come from a second pass (`exact_doc_frequency`). With no pruning
 (floor 0, the usual case below a few million distinct n-grams) pass 1 is exact already.
 
-`cluster_statistics` is the last pass: per gram its document frequency and occurrences, per
-cluster its document frequency (traces with at least one of its grams) and the sum over those
-traces of the cluster's count there (the largest count of any of its grams in that trace, so
-nested grams such as "let me check" / "let me check the" do not count one phrase twice).
+`cluster_statistics` is the last pass of the paper's pipeline: per gram its document frequency and
+occurrences, per cluster its document frequency (traces with at least one of its grams) and the sum
+over those traces of the cluster's count there (the largest count of any of its grams in that
+trace, so nested grams such as "let me check" / "let me check the" do not count one phrase twice).
+
+`gram_profile` is the last pass of contrastive selection: per pool gram its exact document
+frequency, occurrences, occurrences in sentences with math and at a sentence's start, traces per
+group (kept as (gram, group) pairs, so memory follows the pairs seen, not the traces), and the
+n-gram totals by length; `OccurrenceCounter` counts the pool in the contrast corpus.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from hicra.mining.ngrams import segments
 
 DEFAULT_MAX_ENTRIES = 2_000_000
 
@@ -125,3 +133,176 @@ def cluster_statistics(
             cluster_df[label] += 1
             cluster_count[label] += count
     return ClusterStatistics(gram_df, gram_occ, cluster_df, cluster_count, docs)
+
+
+@dataclass(frozen=True)
+class GramProfile:
+    """What contrastive selection needs about each pool n-gram, from one pass over the traces.
+
+    Arrays are indexed like the pool; `order_*` by n-gram length n (index 0 unused). `group_keys`
+    are `gram + len(pool) * group` with `group_df` the traces of that group containing the gram.
+    """
+
+    df: np.ndarray
+    occurrences: np.ndarray
+    math_occurrences: np.ndarray  # occurrences in sentences that carry math
+    openings: np.ndarray  # occurrences that open a sentence
+    order_totals: np.ndarray  # occurrences of all n-grams, pool or not, by n
+    order_math_totals: np.ndarray  # the same in sentences that carry math
+    group_keys: np.ndarray
+    group_df: np.ndarray
+    group_names: list[str]
+    group_sizes: np.ndarray  # traces per group
+    docs: int
+
+
+class _GroupCounter:
+    """(gram, group) document counts in memory bounded by the distinct pairs, not the traces."""
+
+    FLUSH = 1 << 20  # buffered keys before they are merged
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        self._buffer.append(keys)
+        self._buffered += len(keys)
+        if self._buffered >= self.FLUSH:
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._buffer:
+            return
+        new = np.concatenate(self._buffer)
+        keys = np.concatenate([self.keys, new])
+        weights = np.concatenate([self.counts, np.ones(len(new), dtype=np.int64)])
+        self.keys, inverse = np.unique(keys, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=weights).astype(np.int64)
+        self._buffer, self._buffered = [], 0
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._merge()
+        return self.keys, self.counts
+
+
+def _group_index(groups: dict[str, int], sizes: list[int], group: str) -> int:
+    """The index of `group`, counting one more trace in it."""
+    g = groups.setdefault(group, len(groups))
+    if g == len(sizes):
+        sizes.append(0)
+    sizes[g] += 1
+    return g
+
+
+def _bump(array: np.ndarray, hits: list[int]) -> None:
+    if hits:
+        np.add.at(array, np.asarray(hits, dtype=np.int64), 1)
+
+
+def gram_profile(
+    traces: Iterable[tuple[Sequence[Any], str | None]],
+    grams: Sequence[str],
+    n_min: int,
+    n_max: int,
+) -> GramProfile:
+    """Count the pool `grams` over traces given as (`ngrams.sentences(text)`, group or None).
+
+    Per gram: traces containing it, occurrences, occurrences in sentences with math, occurrences
+    that open a sentence, and traces per group; per n: all n-gram occurrences (with and without
+    math), the denominators of the log-odds ratios.
+    """
+    lookup = {g: i for i, g in enumerate(grams)}.get
+    size = len(grams)
+    df = np.zeros(size, dtype=np.int64)
+    occurrences = np.zeros(size, dtype=np.int64)
+    math_occ = np.zeros(size, dtype=np.int64)
+    openings = np.zeros(size, dtype=np.int64)
+    totals = [0] * (n_max + 1)
+    math_totals = [0] * (n_max + 1)
+    groups: dict[str, int] = {}
+    group_sizes: list[int] = []
+    pairs = _GroupCounter()
+    docs = 0
+    for sentence_list, group in traces:
+        docs += 1
+        hits: list[int] = []
+        math_hits: list[int] = []
+        opening_hits: list[int] = []
+        for sentence in sentence_list:
+            start = len(hits)
+            for run in sentence.runs:
+                length = len(run)
+                for n in range(n_min, min(n_max, length) + 1):
+                    count = length - n + 1
+                    totals[n] += count
+                    if sentence.has_math:
+                        math_totals[n] += count
+                    for i in range(count):
+                        hit = lookup(" ".join(run[i : i + n]))
+                        if hit is not None:
+                            hits.append(hit)
+            if sentence.has_math:
+                math_hits.extend(hits[start:])
+            if sentence.opens and len(hits) > start:
+                first = sentence.runs[0]
+                for n in range(n_min, min(n_max, len(first)) + 1):
+                    hit = lookup(" ".join(first[:n]))
+                    if hit is not None:
+                        opening_hits.append(hit)
+        group_id = None if group is None else _group_index(groups, group_sizes, group)
+        if not hits:
+            continue
+        found = np.unique(np.asarray(hits, dtype=np.int64), return_counts=True)
+        df[found[0]] += 1
+        occurrences[found[0]] += found[1]
+        _bump(math_occ, math_hits)
+        _bump(openings, opening_hits)
+        if group_id is not None:
+            pairs.add(found[0] + size * group_id)
+    keys, counts = pairs.result()
+    return GramProfile(
+        df=df,
+        occurrences=occurrences,
+        math_occurrences=math_occ,
+        openings=openings,
+        order_totals=np.asarray(totals, dtype=np.int64),
+        order_math_totals=np.asarray(math_totals, dtype=np.int64),
+        group_keys=keys,
+        group_df=counts,
+        group_names=list(groups),
+        group_sizes=np.asarray(group_sizes, dtype=np.int64),
+        docs=docs,
+    )
+
+
+class OccurrenceCounter:
+    """Occurrences of each of `grams` over the texts added, and of all n-grams by length n.
+
+    What a contrast corpus contributes: counts of the pool n-grams and the totals they are shares of.
+    """
+
+    def __init__(self, grams: Sequence[str], n_min: int, n_max: int) -> None:
+        self._lookup = {g: i for i, g in enumerate(grams)}.get
+        self._n_min, self._n_max = n_min, n_max
+        self.counts = np.zeros(len(grams), dtype=np.int64)
+        self._totals = [0] * (n_max + 1)
+
+    @property
+    def totals(self) -> np.ndarray:
+        return np.asarray(self._totals, dtype=np.int64)
+
+    def add(self, text: str) -> None:
+        hits = []
+        lookup, totals = self._lookup, self._totals
+        for run in segments(text):
+            length = len(run)
+            for n in range(self._n_min, min(self._n_max, length) + 1):
+                totals[n] += length - n + 1
+                for i in range(length - n + 1):
+                    hit = lookup(" ".join(run[i : i + n]))
+                    if hit is not None:
+                        hits.append(hit)
+        _bump(self.counts, hits)

@@ -1,20 +1,30 @@
-"""The mining pipeline of the paper (PAPER.md section 2), streamed over the input files.
+"""The two mining pipelines, streamed over the input files.
 
-    pass 1   document frequency of every word n-gram (bounded memory, `counting.py`)
+`contrastive` (the default; `contrastive.py` wires it, `scoring.py` says why a gram is kept):
+
+    pass 1   document frequency of every word n-gram, 1-5 words (bounded memory, `counting.py`)
+             -> the pool: n-grams in at least `min_df` traces
+    pass 2   per pool gram: exact document frequency, occurrences, occurrences in sentences with
+             math, sentence openings, traces per group; the distinct problem statements counted
+             as the contrast corpus (and any contrast files, `contrast.py`)
+    select   scores and tests, the first `max_grams` by document frequency
+
+`paper` (the paper's section 2, PAPER.md):
+
+    pass 1   document frequency of every word n-gram, 3-5 words
              -> candidates: n-grams in at least `min_df` traces, at most `max_candidates`
              (exact frequencies from an extra pass when pass 1 had to prune)
     cluster  embeddings + leader clustering, or exact duplicates only (`clustering.py`)
     pass 2   cluster document frequency (and per-trace counts for the sparsity option)
     select   the top `top_fraction` of clusters; the strategic grams are all their n-grams
 
-Only the candidates are embedded, so the cost is set by `max_candidates`, not by the corpus.
+Only the paper's candidates are embedded, so its cost is set by `max_candidates`, not the corpus.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -22,21 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.jsonl import DEFAULT_MAX_LINE_BYTES
-from hicra.mining.clustering import (
-    DEFAULT_THRESHOLD,
-    MINILM,
-    NONE,
-    embed,
-    exact_clusters,
-    leader_clusters,
-    load_embedder,
-)
+from hicra.mining.clustering import NONE, embed, exact_clusters, leader_clusters, load_embedder
+from hicra.mining.config import CONTRASTIVE, MiningConfig, MiningError, auto_min_df
+from hicra.mining.contrast import ContrastReport
 from hicra.mining.counting import (
-    DEFAULT_MAX_ENTRIES,
     BoundedDocFrequency,
+    NgramFn,
     cluster_statistics,
     exact_doc_frequency,
     select_candidates,
@@ -44,59 +47,6 @@ from hicra.mining.counting import (
 from hicra.mining.ngrams import doc_ngrams
 from hicra.mining.selection import cluster_scores, rank_clusters, top_count
 from hicra.mining.sources import CorpusReport, TraceSpec, iter_traces
-
-AUTO_MIN_DF_FRACTION = 0.002  # --min-df default: 0.2% of the traces used, at least 2
-MAX_NGRAM = 10
-
-
-class MiningError(HicraError):
-    """Mining cannot produce a gram set from this input or with these parameters."""
-
-
-@dataclass(frozen=True)
-class MiningConfig:
-    """Parameters of `mine`; the defaults are the CLI's."""
-
-    ngram_min: int = 3
-    ngram_max: int = 5
-    top_fraction: float = 0.2
-    min_df: int | None = None  # None: max(2, ceil(0.2% of the traces used))
-    max_candidates: int = 2000
-    embedder: str = "minilm"  # "minilm", "none" (exact duplicates only) or a model folder
-    threshold: float = DEFAULT_THRESHOLD
-    sparsity: bool = False
-    max_table: int = DEFAULT_MAX_ENTRIES
-    batch_size: int = 64  # embedding batch: short phrases encode fastest in small batches on CPU
-    # torch threads while embedding; None: torch's default. One is robust: 2,000 short phrases
-    # take seconds, while spinning workers on cores that other processes keep busy are 10x slower.
-    threads: int | None = 1
-
-    def validate(self) -> None:
-        if not 1 <= self.ngram_min <= self.ngram_max <= MAX_NGRAM:
-            raise MiningError(
-                f"n-gram sizes must satisfy 1 <= --ngram-min <= --ngram-max <= {MAX_NGRAM}, "
-                f"got {self.ngram_min} and {self.ngram_max}"
-            )
-        if not 0.0 < self.top_fraction <= 1.0:
-            raise MiningError(f"--top-fraction must be in (0, 1], got {self.top_fraction}")
-        if self.min_df is not None and self.min_df < 1:
-            raise MiningError(f"--min-df must be at least 1, got {self.min_df}")
-        if self.max_candidates < 1:
-            raise MiningError(f"--max-candidates must be at least 1, got {self.max_candidates}")
-        if not -1.0 <= self.threshold <= 1.0:
-            raise MiningError(
-                f"--threshold is a cosine similarity in [-1, 1], got {self.threshold}"
-            )
-        if self.embedder not in (MINILM, NONE) and not Path(self.embedder).is_dir():
-            raise MiningError(
-                f"--embedder {self.embedder}: not 'minilm', 'none' or a sentence-transformers folder"
-            )
-        if self.threads is not None and self.threads < 1:
-            raise MiningError(
-                f"--threads must be at least 1 (0 on the CLI: all cores), got {self.threads}"
-            )
-        if self.max_table < 1000:
-            raise MiningError(f"--max-table must be at least 1000, got {self.max_table}")
 
 
 @dataclass(frozen=True)
@@ -116,23 +66,43 @@ class Cluster:
         return self.count / self.df if self.df else 0.0
 
 
+@dataclass(frozen=True)
+class GramChoice:
+    """A pool n-gram of contrastive selection: why it is kept or not, and its scores."""
+
+    gram: str
+    reason: str  # scoring.KEPT or the first test it failed
+    df: int
+    scores: dict[str, float | None]
+
+
 @dataclass
 class MiningResult:
     grams: StrategicGrams
-    clusters: list[Cluster]  # all clusters, ranked
-    candidates: int
+    clusters: list[Cluster]  # paper: all clusters, ranked; contrastive: none
+    candidates: int  # paper: n-grams embedded; contrastive: the pool
     min_df: int
     corpus: CorpusReport
     passes: int
     timings: dict[str, float] = field(default_factory=dict)
+    selection: str = "paper"
+    choices: list[GramChoice] = field(default_factory=list)  # contrastive: the pool, ranked
+    contrast: ContrastReport | None = None
 
     @property
     def kept(self) -> list[Cluster]:
         return [c for c in self.clusters if c.kept]
 
+    @property
+    def kept_choices(self) -> list[GramChoice]:
+        return [c for c in self.choices if c.reason == "kept"]
 
-def auto_min_df(traces: int) -> int:
-    return max(2, math.ceil(AUTO_MIN_DF_FRACTION * traces - 1e-9))
+
+def no_ngram_error(config: MiningConfig, min_df: int, used: int) -> MiningError:
+    return MiningError(
+        f"no {config.ngram_min}-{config.ngram_max}-gram occurs in {min_df} or more of the "
+        f"{used} traces used; lower --min-df or --ngram-min, or add traces"
+    )
 
 
 def _check_corpus(report: CorpusReport, paths: Sequence[str | Path]) -> None:
@@ -173,6 +143,35 @@ def _cluster(
     return labels, label
 
 
+@dataclass
+class Pool:
+    """Pass 1: the n-grams in at least `min_df` traces (exact document frequency when `exact`)."""
+
+    df: dict[str, int]
+    exact: bool
+    min_df: int
+    corpus: CorpusReport
+
+
+def count_pool(
+    texts: Callable[[CorpusReport], Iterable[str]],
+    ngrams: NgramFn,
+    config: MiningConfig,
+    paths: Sequence[str | Path],
+) -> Pool:
+    """Pass 1 over the trace texts (`texts(corpus)` fills `corpus` as it is read)."""
+    corpus = CorpusReport()
+    table = BoundedDocFrequency(config.max_table)
+    for text in texts(corpus):
+        table.add(ngrams(text))
+    _check_corpus(corpus, paths)
+    assert config.selection is not None
+    min_df = (
+        config.min_df if config.min_df is not None else auto_min_df(corpus.used, config.selection)
+    )
+    return Pool(table.at_least(min_df), table.exact, min_df, corpus)
+
+
 def mine(
     paths: Sequence[str | Path] | str | Path,
     config: MiningConfig | None = None,
@@ -184,15 +183,34 @@ def mine(
 ) -> MiningResult:
     """Mine a strategic-gram set from the successful traces in `paths` (JSONL or Parquet).
 
-    `model`: an already loaded sentence-transformers model (overrides `config.embedder`).
+    `model`: an already loaded sentence-transformers model (implies the paper's pipeline and
+    overrides `config.embedder`).
     """
-    config = config or MiningConfig()
+    config = (config or MiningConfig()).resolved(model_given=model is not None)
     spec = spec or TraceSpec()
     config.validate()
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not paths:
         raise MiningError("no input files")
+    if config.selection == CONTRASTIVE:
+        from hicra.mining.contrastive import mine_contrastive
+
+        return mine_contrastive(paths, config, spec, name=name, max_line_bytes=max_line_bytes)
+    return _mine_paper(paths, config, spec, name=name, model=model, max_line_bytes=max_line_bytes)
+
+
+def _mine_paper(
+    paths: Sequence[str | Path],
+    config: MiningConfig,
+    spec: TraceSpec,
+    *,
+    name: str,
+    model: Any,
+    max_line_bytes: int,
+) -> MiningResult:
+    """The paper's pipeline (module doc)."""
+    assert config.ngram_min is not None and config.max_candidates is not None
     ngrams = partial(doc_ngrams, n_min=config.ngram_min, n_max=config.ngram_max)
 
     def traces(report: CorpusReport | None = None):
@@ -200,27 +218,17 @@ def mine(
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    corpus = CorpusReport()
-    table = BoundedDocFrequency(config.max_table)
-    for text in traces(corpus):
-        table.add(ngrams(text))
-    _check_corpus(corpus, paths)
-    min_df = config.min_df if config.min_df is not None else auto_min_df(corpus.used)
-    pool = table.at_least(min_df)
-    exact = table.exact
-    del table
+    first = count_pool(traces, ngrams, config, paths)
+    corpus, min_df, pool = first.corpus, first.min_df, first.df
     passes = 1
-    if not exact:  # pass 1 pruned: its counts are upper bounds, count the survivors exactly
+    if not first.exact:  # pass 1 pruned: its counts are upper bounds, count the survivors exactly
         pool = exact_doc_frequency(traces(), ngrams, pool)
         passes += 1
     candidates = select_candidates(pool, min_df, config.max_candidates)
-    del pool
+    del pool, first
     timings["count"] = time.perf_counter() - start
     if not candidates:
-        raise MiningError(
-            f"no {config.ngram_min}-{config.ngram_max}-gram occurs in {min_df} or more of the "
-            f"{corpus.used} traces used; lower --min-df or --ngram-min, or add traces"
-        )
+        raise no_ngram_error(config, min_df, corpus.used)
 
     start = time.perf_counter()
     labels, embedder = _cluster(candidates, config, model, timings)
@@ -250,10 +258,17 @@ def mine(
     }
     provenance = {
         "tool": "hicra mine",
+        "selection": config.selection,
         "method": "arXiv 2509.03646 section 2: n-gram document frequency, clustering, "
         "top clusters by cluster document frequency",
         "inputs": [str(p) for p in paths],
-        "parameters": _parameters(config, spec, embedder, min_df),
+        "parameters": parameters(
+            config,
+            spec,
+            min_df,
+            embedder=embedder or NONE,
+            threshold=config.threshold if embedder else None,
+        ),
         "corpus": corpus.to_dict(),
         "candidates": len(candidates),
         "clusters": len(clusters),
@@ -270,23 +285,28 @@ def mine(
     return MiningResult(grams, clusters, len(candidates), min_df, corpus, passes, timings)
 
 
-def _parameters(
-    config: MiningConfig, spec: TraceSpec, embedder: str | None, min_df: int
+def parameters(
+    config: MiningConfig, spec: TraceSpec, min_df: int, **resolved: Any
 ) -> dict[str, Any]:
     """Every parameter that shaped the set, as resolved (what a rerun needs)."""
-    parameters = {
+    values = {
         **asdict(config),
-        "embedder": embedder or NONE,
-        "threshold": config.threshold if embedder else None,
         "min_df": min_df,
         "min_df_requested": config.min_df,
         "text_field": spec.text_field,
         "reward_field": spec.reward_field,
         "min_reward": spec.min_reward,
+        **resolved,
     }
     for speed_only in ("batch_size", "threads"):
-        parameters.pop(speed_only)
-    return parameters
+        values.pop(speed_only)
+    if config.selection == CONTRASTIVE:  # the paper's options are unset, and the reverse
+        for name in ("top_fraction", "max_candidates", "embedder", "threshold", "sparsity"):
+            values.pop(name)
+    else:
+        for name in ("contrast", "contrast_field", "rules"):
+            values.pop(name)
+    return values
 
 
 def _ranked_clusters(

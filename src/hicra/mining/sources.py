@@ -2,7 +2,9 @@
 
 One reader serves every input the miner accepts: trace files with a text field, a training run's
 `rollouts.jsonl` (`completion`, `correct`, `reward`), and datasets whose solution field is the
-reasoning (MATH `solution`, GSM8K `answer`). Bad rows never stop a run: they are skipped and
+reasoning (MATH `solution`, GSM8K `answer`). Contrastive selection also reads, per trace, its
+problem statement (the default contrast corpus) and a group (dataset, subject or problem) for
+topic independence: `iter_trace_rows`. Bad rows never stop a run: they are skipped and
 counted by reason with their line (or row) numbers. What cannot be guessed (no text field, an
 unreadable file) is a `SourceError` naming the file and line.
 """
@@ -13,7 +15,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hicra.errors import HicraError
 from hicra.jsonl import DEFAULT_MAX_LINE_BYTES, ReadStats, read_jsonl
@@ -24,6 +26,10 @@ from hicra.run_folder import RolloutField
 TEXT_FIELDS = (RolloutField.COMPLETION, "response", "output", "text", "solution", "answer")
 # An explicit outcome beats a numeric reward: rollouts carry both.
 REWARD_FIELDS = (RolloutField.CORRECT, RolloutField.REWARD)
+# The problem statement of a trace: a dataset's `problem`/`question`, a run's `prompt`.
+PROBLEM_FIELDS = ("problem", "question", RolloutField.PROMPT, "query", "instruction")
+# What a trace is about, coarsest first; without one, traces of the same problem form a group.
+GROUP_FIELDS = ("subject", "type", "dataset")
 NO_FIELD = "none"
 PARQUET_BATCH_ROWS = 1024
 
@@ -38,11 +44,23 @@ class TraceSpec:
 
     `text_field`/`reward_field` None: detected per file from its first row. `reward_field` "none":
     every trace counts. A boolean outcome succeeds when true; a number when >= `min_reward`.
+    `problem_field`/`group_field` are read by `iter_trace_rows` only: None detects them (the
+    group: a subject, type or dataset field, else the problem), "none" reads no such field.
     """
 
     text_field: str | None = None
     reward_field: str | None = None
     min_reward: float = 1.0
+    problem_field: str | None = None
+    group_field: str | None = None
+
+
+class TraceRow(NamedTuple):
+    """A successful trace with its problem statement and group, when the file has them."""
+
+    text: str
+    problem: str | None
+    group: str | None
 
 
 @dataclass
@@ -52,10 +70,13 @@ class FileReport:
     path: str
     text_field: str | None = None
     reward_field: str | None = None
+    problem_field: str | None = None
+    group_field: str | None = None
     read: int = 0
     used: int = 0
     failed: int = 0
     unknown_outcome: int = 0
+    no_problem: int = 0  # used traces without a problem text (when one was asked for)
     rows: ReadStats = field(default_factory=ReadStats)
 
     @property
@@ -72,6 +93,10 @@ class FileReport:
             parts.append(f"{self.failed:,} unsuccessful")
         if self.unknown_outcome:
             parts.append(f"{self.unknown_outcome:,} with unknown outcome")
+        if self.problem_field or self.group_field:
+            parts.append(f"problem '{self.problem_field}', group '{self.group_field}'")
+        if self.no_problem:
+            parts.append(f"{self.no_problem:,} used without a problem text")
         if self.skipped:
             parts.append(f"skipped {self.rows.summary()}")
         return "; ".join(parts)
@@ -110,6 +135,15 @@ class CorpusReport:
                     "unsuccessful": f.failed,
                     "unknown_outcome": f.unknown_outcome,
                     "skipped": {k: len(v) for k, v in f.rows.skipped.items()},
+                    **(
+                        {
+                            "problem_field": f.problem_field,
+                            "group_field": f.group_field,
+                            "without_problem": f.no_problem,
+                        }
+                        if f.problem_field or f.group_field
+                        else {}
+                    ),
                 }
                 for f in self.files
             ],
@@ -171,6 +205,35 @@ def _resolve_fields(spec: TraceSpec, names: set[str], where: str) -> tuple[str, 
     return text_field, _pick(REWARD_FIELDS, names)
 
 
+def _resolve_extras(
+    spec: TraceSpec, names: set[str], text_field: str, where: str
+) -> tuple[str | None, str | None]:
+    """The problem and group fields of a file whose first row (or schema) has `names`."""
+    available = ", ".join(sorted(names)) or "none"
+
+    def named(value: str, option: str) -> str:
+        if value not in names:
+            raise SourceError(
+                f"{where}: no field {value!r} (fields: {available}); choose it with {option}, "
+                "or none"
+            )
+        return value
+
+    if spec.problem_field == NO_FIELD:
+        problem = None
+    elif spec.problem_field is not None:
+        problem = named(spec.problem_field, "--problem-field")
+    else:
+        problem = _pick([f for f in PROBLEM_FIELDS if f != text_field], names)
+    if spec.group_field == NO_FIELD:
+        group = None
+    elif spec.group_field is not None:
+        group = named(spec.group_field, "--group-field")
+    else:
+        group = _pick(GROUP_FIELDS, names) or problem
+    return problem, group
+
+
 def _judge(row: dict[str, Any], number: int, spec: TraceSpec, report: FileReport) -> str | None:
     """The text of a row when it counts; otherwise record why not and return None."""
     report.read += 1
@@ -199,9 +262,32 @@ def _judge(row: dict[str, Any], number: int, spec: TraceSpec, report: FileReport
     return text
 
 
+def _resolve(
+    spec: TraceSpec, names: set[str], where: str, report: FileReport, extras: bool
+) -> None:
+    report.text_field, report.reward_field = _resolve_fields(spec, names, where)
+    if extras:
+        report.problem_field, report.group_field = _resolve_extras(
+            spec, names, report.text_field, where
+        )
+
+
+def _row(text: str, row: dict[str, Any], report: FileReport, extras: bool) -> TraceRow:
+    if not extras:
+        return TraceRow(text, None, None)
+    problem = trace_text(row.get(report.problem_field)) if report.problem_field else None
+    if report.problem_field and problem is None:
+        report.no_problem += 1
+    group = None
+    if report.group_field:
+        value = row.get(report.group_field)
+        group = None if value is None else trace_text(value) or str(value)
+    return TraceRow(text, problem, group)
+
+
 def _jsonl_traces(
-    path: Path, spec: TraceSpec, report: FileReport, max_line_bytes: int
-) -> Iterator[str]:
+    path: Path, spec: TraceSpec, report: FileReport, max_line_bytes: int, extras: bool
+) -> Iterator[TraceRow]:
     for number, row in read_jsonl(
         path,
         on_error="skip",
@@ -210,15 +296,15 @@ def _jsonl_traces(
         allow_truncated_last_line=True,
     ):
         if report.text_field is None:
-            report.text_field, report.reward_field = _resolve_fields(
-                spec, set(row), f"{path}, line {number}"
-            )
+            _resolve(spec, set(row), f"{path}, line {number}", report, extras)
         text = _judge(row, number, spec, report)
         if text is not None:
-            yield text
+            yield _row(text, row, report, extras)
 
 
-def _parquet_traces(path: Path, spec: TraceSpec, report: FileReport) -> Iterator[str]:
+def _parquet_traces(
+    path: Path, spec: TraceSpec, report: FileReport, extras: bool
+) -> Iterator[TraceRow]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -227,8 +313,9 @@ def _parquet_traces(path: Path, spec: TraceSpec, report: FileReport) -> Iterator
     except (pa.ArrowException, OSError) as err:
         raise SourceError(f"{path}: not a readable Parquet file ({err})") from None
     names = set(handle.schema_arrow.names)
-    report.text_field, report.reward_field = _resolve_fields(spec, names, f"{path} (schema)")
-    columns = [report.text_field] + ([report.reward_field] if report.reward_field else [])
+    _resolve(spec, names, f"{path} (schema)", report, extras)
+    wanted = [report.text_field, report.reward_field, report.problem_field, report.group_field]
+    columns = list(dict.fromkeys(c for c in wanted if c))
     number = 0
     try:
         for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
@@ -238,22 +325,24 @@ def _parquet_traces(path: Path, spec: TraceSpec, report: FileReport) -> Iterator
                 report.rows.rows += 1
                 text = _judge(row, number, spec, report)
                 if text is not None:
-                    yield text
+                    yield _row(text, row, report, extras)
     except (pa.ArrowException, OSError) as err:
         raise SourceError(f"{path}, after row {number}: cannot read Parquet data ({err})") from None
 
 
-def iter_traces(
+def iter_trace_rows(
     paths: Sequence[str | Path],
     spec: TraceSpec,
     report: CorpusReport | None = None,
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[str]:
-    """Stream the texts of the successful traces of every file, in file and line order.
+    extras: bool = True,
+) -> Iterator[TraceRow]:
+    """Stream the successful traces of every file, in file and line order, as `TraceRow`s.
 
     `.parquet` files are read in batches of rows; anything else as JSONL. Per-file counts go to
-    `report` (a fresh one each call: the miner reads its input more than once).
+    `report` (a fresh one each call: the miner reads its input more than once). `extras` False:
+    no problem or group is read (both None).
     """
     report = report if report is not None else CorpusReport()
     for raw in paths:
@@ -267,8 +356,20 @@ def iter_traces(
         report.files.append(file_report)
         try:
             if path.suffix.lower() == ".parquet":
-                yield from _parquet_traces(path, spec, file_report)
+                yield from _parquet_traces(path, spec, file_report, extras)
             else:
-                yield from _jsonl_traces(path, spec, file_report, max_line_bytes)
+                yield from _jsonl_traces(path, spec, file_report, max_line_bytes, extras)
         except OSError as err:
             raise SourceError(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def iter_traces(
+    paths: Sequence[str | Path],
+    spec: TraceSpec,
+    report: CorpusReport | None = None,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[str]:
+    """Stream the texts of the successful traces of every file (`iter_trace_rows` without extras)."""
+    for row in iter_trace_rows(paths, spec, report, max_line_bytes=max_line_bytes, extras=False):
+        yield row.text

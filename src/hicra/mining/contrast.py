@@ -1,0 +1,102 @@
+"""The contrast corpus of contrastive selection: what problems (or reference texts) say.
+
+Sources, any number of them, counted together:
+- `problems` (the default): the problem statement of each successful trace, read from the traces'
+  problem field (`problem`, `question`, `prompt`, ... or `--problem-field`);
+- a file: JSONL or Parquet (every row counts; its text field detected as for traces, or
+  `--contrast-field`), or plain text (`.txt`, `.md`: every line).
+
+Each distinct text counts once (eight rollouts of one prompt are one problem statement), so the
+contrast is what the problems say, not how often they were sampled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hicra.mining.sources import NO_FIELD, CorpusReport, SourceError, TraceSpec, iter_trace_rows
+
+PROBLEMS = "problems"
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+@dataclass
+class ContrastReport:
+    """What the contrast corpus held: distinct texts per source, and n-grams counted."""
+
+    sources: list[str]
+    texts: dict[str, int] = field(default_factory=dict)  # source -> distinct texts
+    duplicates: int = 0
+    ngrams: int = 0  # n-gram occurrences of the mined lengths, in all contrast texts
+    shared: int = 0  # occurrences of pool n-grams among them
+    files: CorpusReport = field(default_factory=CorpusReport)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sources": self.sources,
+            "distinct_texts": dict(self.texts),
+            "duplicate_texts_skipped": self.duplicates,
+            "ngram_occurrences": self.ngrams,
+            "pool_ngram_occurrences": self.shared,
+            "files": self.files.to_dict()["files"] if self.files.files else [],
+        }
+
+
+class DistinctTexts:
+    """Passes each text once (by a 128-bit digest), counting distinct texts per source."""
+
+    def __init__(self, report: ContrastReport) -> None:
+        self.report = report
+        self._seen: set[bytes] = set()
+
+    def __call__(self, texts: Iterable[str], source: str) -> Iterator[str]:
+        self.report.texts.setdefault(source, 0)
+        for text in texts:
+            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+            key = digest.digest()
+            if key in self._seen:
+                self.report.duplicates += 1
+                continue
+            self._seen.add(key)
+            self.report.texts[source] += 1
+            yield text
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                number += 1
+                if line.strip():
+                    yield line
+    except UnicodeDecodeError:
+        raise SourceError(f"contrast {path}, line {number + 1}: not UTF-8 text") from None
+    except OSError as err:
+        raise SourceError(f"contrast {path}: cannot read ({err.strerror or err})") from None
+
+
+def file_texts(
+    path: str | Path, text_field: str | None, report: CorpusReport, max_line_bytes: int
+) -> Iterator[str]:
+    """The texts of one contrast file (checked by `check_sources`): lines, or rows' text field."""
+    path = Path(path)
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        yield from _text_lines(path)
+        return
+    spec = TraceSpec(text_field, NO_FIELD, problem_field=NO_FIELD, group_field=NO_FIELD)
+    for row in iter_trace_rows([path], spec, report, max_line_bytes=max_line_bytes, extras=False):
+        yield row.text
+
+
+def check_sources(sources: Sequence[str]) -> None:
+    """Each source is `problems` or an existing file, before anything is read."""
+    if not sources:
+        raise SourceError("--contrast: no contrast source; give 'problems' or a file")
+    for source in sources:
+        if source != PROBLEMS and not Path(source).is_file():
+            what = "is a folder" if Path(source).is_dir() else "does not exist"
+            raise SourceError(f"--contrast {source}: {what}; give 'problems' or a file")
