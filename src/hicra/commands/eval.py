@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        help="local benchmark folder holding <name>/test.jsonl (default: load from the hub)",
+        help="local benchmark folder holding <name>/test.jsonl or test.jsonl.gz (default: the "
+        "copies bundled with hicra, else the Hugging Face hub)",
     )
     parser.add_argument(
         "--samples",

@@ -1,7 +1,8 @@
 """The eval wing: everything `hicra eval` runs.
 
-One job per module: `registry` (the math benchmarks: where each lives and how its rows become
-problems with gold answers), `sampling` (the generation backends, Hugging Face and vLLM),
+One job per module: `registry` (the math benchmarks: where each lives, from --data-dir, the copy
+bundled in hicra/assets/benchmarks or the hub, and how its rows become problems with gold
+answers), `sampling` (the generation backends, Hugging Face and vLLM),
 `checkers` (strict-boxed and math-verify behind one interface), `passk` (avg@k, unbiased pass@k,
 maj@k as pure functions), `results` (results.json, the paper-style table, comparisons), `runner`
 (plan, sample, check, record and resume an evaluation). Imports stay lazy.
