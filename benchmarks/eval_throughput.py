@@ -1,6 +1,6 @@
 """Generation throughput of `hicra eval`'s HF backend: batched vs one prompt at a time.
 
-Workload: the first 16 GSM8K test questions (../shared/data/math) in SmolLM2-135M-Instruct's chat
+Workload: the first 16 GSM8K test questions (bundled with hicra) in SmolLM2-135M-Instruct's chat
 template with the boxed instruction, greedy decoding, 64 new tokens each, float32 on CPU, one
 thread (the development machine's two cores are shared; one thread keeps the figure steady). Both
 modes use the same HFBackend (left padding, KV cache) and the same weights in the same process;
@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from hicra.eval.registry import load_benchmark
 from hicra.eval.sampling import HFBackend, Request, SamplingSettings, encode_prompt
 from hicra.models import load_tokenizer, resolve_model_path
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"
 
 
 def timed(backend: HFBackend, requests: list[Request], settings: SamplingSettings, label: str):
@@ -53,7 +50,7 @@ def main() -> None:
 
     path = resolve_model_path(args.model)
     tokenizer = load_tokenizer(path)
-    problems = load_benchmark("gsm8k", DATA, limit=args.prompts)
+    problems = load_benchmark("gsm8k", limit=args.prompts)
     requests = [Request(encode_prompt(tokenizer, p.question), 1, p.id) for p in problems]
     settings = SamplingSettings(temperature=0.0, max_new_tokens=args.tokens)
     batched = HFBackend.from_path(path, tokenizer, batch_size=args.batch_size)

@@ -1,7 +1,7 @@
 """Planning-mask throughput: PlanningTagger.token_mask vs a naive token-id sliding reference.
 
 Workload: 256 completions of 1,024 SmolLM2 tokens of real math reasoning text (MATH test solutions
-from ../shared/data/math), the paper's 249-gram preset, one CPU thread. The reference slides each
+bundled with hicra), the paper's 249-gram preset, one CPU thread. The reference slides each
 gram's token-id sequences (with and without a leading space, lowercase and capitalized) over every
 completion with tensor ops, as a straightforward port does. Both masks are compared wherever the
 reference is correct (its window really is a word-bounded occurrence of the gram).
@@ -12,22 +12,22 @@ reference is correct (its window really is a word-bounded occurrence of the gram
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from hicra import PlanningTagger, StrategicGrams
+from hicra.eval.registry import bundled_file, get_benchmark
+from hicra.jsonl import read_jsonl
 from hicra.models import load_tokenizer
 from hicra.tagging import lowercase_bytes
 
-MATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "math" / "math" / "test.jsonl"
+MATH = bundled_file(get_benchmark("math"))
 
 
 def build_batch(tokenizer, rows: int, tokens: int) -> torch.Tensor:
-    solutions = [json.loads(line)["solution"] for line in MATH.open(encoding="utf-8")]
+    solutions = [row["solution"] for _, row in read_jsonl(MATH)]
     stream: list[int] = []
     needed = rows * tokens
     for text in solutions:

@@ -9,8 +9,8 @@ import pytest
 
 from hicra.tiny import CORPUS as TINY_CORPUS
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MATH_DATA = SHARED_DATA / "math"
+# committed test data (the benchmarks themselves ship with the package: hicra.eval.registry)
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # the tiny model's corpus plus non-ASCII text, for the tokenizer-family tests
 CORPUS = (

@@ -1,9 +1,13 @@
-"""The benchmark registry on the bundled data: fields, gold answers, self-verification, bad input."""
+"""The benchmark registry on the bundled data: sources, fields, gold answers, self-verification,
+bad input."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +21,15 @@ from hicra.eval.registry import (
     BENCHMARKS,
     PAPER_BENCHMARKS,
     BenchmarkError,
+    bundled_file,
     get_benchmark,
     load_benchmark,
+    locate,
     parse_benchmarks,
+    source_of,
 )
+from hicra.jsonl import read_jsonl
 from hicra.prompts import BOXED_INSTRUCTION, user_prompt
-
-MATH_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"
-needs_data = pytest.mark.skipif(not MATH_DATA.is_dir(), reason="../shared/data/math not present")
 
 # benchmark -> (problems in the bundled file, first problem's id, its gold answer)
 EXPECTED = {
@@ -46,7 +51,7 @@ KNOWN_SELF_VERIFY_FAILURES: dict[tuple[str, str, str], str] = {}
 
 @pytest.fixture(scope="module")
 def problems():
-    return {name: load_benchmark(name, MATH_DATA) for name, b in BENCHMARKS.items() if not b.vision}
+    return {name: load_benchmark(name) for name, b in BENCHMARKS.items() if not b.vision}  # bundled
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +105,6 @@ def test_evaluation_prompt_is_the_training_prompt():
     ]
 
 
-@needs_data
 def test_every_bundled_benchmark_loads_with_its_fields(problems):
     for name, (count, first_id, first_gold) in EXPECTED.items():
         loaded = problems[name]
@@ -113,7 +117,7 @@ def test_every_bundled_benchmark_loads_with_its_fields(problems):
     # olympiadbench: several answers in one list entry lose their "$" and stay comma-separated
     multi = {p.id: p.gold for p in problems["olympiadbench"]}
     assert multi["1664"] == "69,84" and multi["1618"] == "(1,8,19), (2,7,13), (4,5,7)"
-    assert load_benchmark("aime24", MATH_DATA, limit=3)[-1].id == "62"
+    assert load_benchmark("aime24", limit=3)[-1].id == "62"
 
 
 def _failures(name, loaded, verdicts, checker):
@@ -124,7 +128,6 @@ def _failures(name, loaded, verdicts, checker):
     }
 
 
-@needs_data
 @pytest.mark.parametrize("checker_name", ["strict-boxed", "math-verify"])
 def test_gold_answers_verify_against_themselves(problems, verifier, checker_name):
     """Each gold, written as a completion ending in \\boxed{gold}, is graded correct."""
@@ -138,7 +141,6 @@ def test_gold_answers_verify_against_themselves(problems, verifier, checker_name
     assert failed <= known, sorted(failed - known)[:20]
 
 
-@needs_data
 def test_math_verify_alone_parses_every_gold_as_equal_to_itself(problems, verifier):
     """Without the string shortcut: math-verify must parse each gold, or equivalent answers in
     another notation could never be recognized. The full MATH test set is left to its MATH-500
@@ -154,17 +156,12 @@ def test_math_verify_alone_parses_every_gold_as_equal_to_itself(problems, verifi
     assert failed <= known, sorted(failed - known)[:20]
 
 
-@needs_data
 def test_reference_solutions_grade_correct_with_math_verify(problems, verifier):
     """The datasets' own worked solutions (GSM8K's '#### n', MATH/Minerva boxes) score 1."""
     rows = {}
-    for name, folder, field in (
-        ("gsm8k", "gsm8k", "answer"),
-        ("minerva", "minerva_math", "solution"),
-        ("math500", "math500", "solution"),
-    ):
-        with open(MATH_DATA / folder / "test.jsonl", encoding="utf-8") as handle:
-            rows[name] = [json.loads(line)[field] for line in handle]
+    for name, field in (("gsm8k", "answer"), ("minerva", "solution"), ("math500", "solution")):
+        path = bundled_file(get_benchmark(name))
+        rows[name] = [row[field] for _, row in read_jsonl(path)]
     for name, solutions in rows.items():
         golds = [p.gold for p in problems[name]]
         verdicts = verifier.check_many(solutions, golds)
@@ -201,7 +198,7 @@ def _write(path: Path, lines: list[str]) -> None:
 def test_missing_data_folder_and_file_are_named(tmp_path):
     with pytest.raises(BenchmarkError, match=r"data folder not found: .*nowhere"):
         load_benchmark("gsm8k", tmp_path / "nowhere")
-    with pytest.raises(BenchmarkError, match=r"minerva: no minerva_math/test.jsonl in the data"):
+    with pytest.raises(BenchmarkError, match=r"minerva: no minerva_math/test.jsonl \(or test"):
         load_benchmark("minerva", tmp_path)
 
 
@@ -275,12 +272,15 @@ def test_rows_without_ids_are_numbered_and_floats_become_numbers(tmp_path):
     ]
 
 
-def test_hub_loading_offline_fails_with_a_pointer_to_data_dir():
+def test_hub_is_the_fallback_and_offline_it_points_at_data_dir():
+    """Without a bundled copy the hub is tried; offline that ends in one clear line."""
     code = (
-        "from hicra.eval.registry import load_benchmark\n"
+        "import hicra.eval.registry as registry\n"
         "from hicra.errors import HicraError\n"
+        "registry.bundled_dir = lambda: None  # an install without the bundled copies\n"
+        "print('SOURCE', registry.source_of(registry.get_benchmark('math500'), None))\n"
         "try:\n"
-        "    load_benchmark('math500')\n"
+        "    registry.load_benchmark('math500')\n"
         "except HicraError as err:\n"
         "    print('ERROR', err)\n"
     )
@@ -288,6 +288,46 @@ def test_hub_loading_offline_fails_with_a_pointer_to_data_dir():
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
+    assert "SOURCE hub:HuggingFaceH4/MATH-500, split test" in done.stdout
     assert "ERROR math500: cannot load HuggingFaceH4/MATH-500, split test" in done.stdout
     assert "pass --data-dir DIR with math500/test.jsonl" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+# --------------------------------------------------------------------------- where data comes from
+def test_every_benchmark_is_bundled_and_read_from_the_bundled_copy():
+    for bench in BENCHMARKS.values():
+        label, path = locate(bench, None)
+        assert path == bundled_file(bench) and path is not None, bench.name
+        assert path.parent.name == bench.folder and path.name == "test.jsonl.gz"
+        assert label == f"bundled:{bench.folder}/test.jsonl.gz"
+    assert source_of(get_benchmark("minerva"), None) == "bundled:minerva_math/test.jsonl.gz"
+
+
+def test_data_dir_overrides_the_bundled_copy(tmp_path):
+    path = tmp_path / "aime24" / "test.jsonl"
+    _write(path, [json.dumps({"id": "mine", "problem": "1+1?", "answer": "2"})])
+    assert [(p.id, p.gold) for p in load_benchmark("aime24", tmp_path)] == [("mine", "2")]
+    assert source_of(get_benchmark("aime24"), tmp_path) == str(path)
+    # a copy of the bundled layout works as --data-dir too: test.jsonl.gz is read when there is
+    # no test.jsonl
+    shutil.copy(bundled_file(get_benchmark("amc23")), tmp_path / "amc23.gz")
+    (tmp_path / "amc23").mkdir()
+    (tmp_path / "amc23.gz").rename(tmp_path / "amc23" / "test.jsonl.gz")
+    assert load_benchmark("amc23", tmp_path) == load_benchmark("amc23")
+    assert source_of(get_benchmark("amc23"), tmp_path) == str(tmp_path / "amc23/test.jsonl.gz")
+
+
+def test_a_damaged_compressed_file_names_file_and_line(tmp_path):
+    rows = [json.dumps({"id": i, "problem": f"p{i}", "answer": str(i)}) for i in range(400)]
+    data = gzip.compress("".join(r + "\n" for r in rows).encode())
+    path = tmp_path / "aime24" / "test.jsonl.gz"
+    path.parent.mkdir()
+    path.write_bytes(data[: len(data) * 2 // 3])  # cut short, as by an interrupted copy
+    with pytest.raises(BenchmarkError, match=r"aime24: .*test.jsonl.gz, line \d+: damaged gzip"):
+        load_benchmark("aime24", tmp_path)
+    with pytest.raises(BenchmarkError) as err:
+        load_benchmark("aime24", tmp_path)
+    line = int(re.search(r"line (\d+)", str(err.value)).group(1))
+    assert 100 < line < 400  # where the data ends, not the start of a 1 MiB read
+    assert len(load_benchmark("aime24", tmp_path, limit=line - 1)) == line - 1  # all before reads

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,9 +28,6 @@ from hicra.eval.sampling import (
     encode_prompt,
 )
 from hicra.models import ModelError, resolve_model_path
-
-MATH_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"
-pytestmark = pytest.mark.skipif(not MATH_DATA.is_dir(), reason="../shared/data/math not present")
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -75,7 +74,6 @@ def _config(model: Path, out: Path, **overrides) -> EvalConfig:
         "model": str(model),
         "benchmarks": ["gsm8k", "aime24"],
         "output_dir": str(out),
-        "data_dir": str(MATH_DATA),
         "limit": 3,
         "samples": 2,
         "max_new_tokens": 8,
@@ -100,8 +98,6 @@ def test_cli_end_to_end_on_limit_3(tiny_model, tmp_path, capsys):
             str(tiny_model),
             "--benchmarks",
             "gsm8k,aime24",
-            "--data-dir",
-            str(MATH_DATA),
             "--limit",
             "3",
             "--max-new-tokens",
@@ -123,6 +119,10 @@ def test_cli_end_to_end_on_limit_3(tiny_model, tmp_path, capsys):
     assert (gsm["problems"], gsm["samples"]) == (3, 1)
     assert (aime["problems"], aime["samples"]) == (3, 32)  # the paper's default for AIME
     assert list(aime["pass@k"]) == ["1", "2", "4", "8", "16", "32"]
+    assert (gsm["source"], aime["source"]) == (
+        "bundled:gsm8k/test.jsonl.gz",
+        "bundled:aime24/test.jsonl.gz",
+    )
     rows = _rows(out)
     assert len(rows) == 3 * 1 + 3 * 32
     keys = {(r["benchmark"], r["id"], r["sample"]) for r in rows}
@@ -145,6 +145,42 @@ def test_cli_end_to_end_on_limit_3(tiny_model, tmp_path, capsys):
     assert "Checker: math-verify; temperature 0.6, top-p 0.95, at most 8 new tokens" in markdown
 
 
+def test_offline_cli_from_an_empty_folder_reads_the_bundled_copies(tiny_model, tmp_path):
+    """What a user gets after `pip install hicra`, with no hub and no --data-dir."""
+    cwd = tmp_path / "empty"
+    cwd.mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    argv = [sys.executable, "-m", "hicra.cli", "eval", "--model", str(tiny_model)]
+    argv += ["--benchmarks", "aime24,math500", "--limit", "2", "--samples", "1"]
+    argv += ["--max-new-tokens", "4", "--checker", "strict-boxed", "--no-progress"]
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((cwd / f"eval-{tiny_model.name}" / "results.json").read_text())
+    scored = results["benchmarks"]
+    assert {name: (b["problems"], b["source"]) for name, b in scored.items()} == {
+        "aime24": (2, "bundled:aime24/test.jsonl.gz"),
+        "math500": (2, "bundled:math500/test.jsonl.gz"),
+    }
+    assert "| model | AIME24 | MATH500 | Avg |" in done.stdout
+
+
+def test_data_dir_overrides_the_bundled_copy(tiny_model, tmp_path):
+    data = tmp_path / "data"
+    (data / "aime24").mkdir(parents=True)
+    rows = [
+        {"id": f"own-{i}", "problem": f"What is {i} + {i}?", "answer": str(2 * i)} for i in (1, 2)
+    ]
+    (data / "aime24" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = _config(tiny_model, tmp_path / "eval", benchmarks=["aime24"], samples=1)
+    results = evaluate(replace(config, data_dir=str(data)))
+    aime = results["benchmarks"]["aime24"]
+    assert (aime["problems"], aime["source"]) == (2, str(data / "aime24" / "test.jsonl"))
+    assert {(r["id"], r["gold"]) for r in _rows(tmp_path / "eval")} == {
+        ("own-1", "2"),
+        ("own-2", "4"),
+    }
+
+
 def test_recorded_verdicts_and_scores_match_the_samples(tiny_model, tmp_path):
     out = tmp_path / "eval"
     results = evaluate(_config(tiny_model, out))
@@ -158,7 +194,7 @@ def test_recorded_verdicts_and_scores_match_the_samples(tiny_model, tmp_path):
             verdict.status,
             verdict.answer,
         )
-    golds = {p.id: p.gold for p in load_benchmark("gsm8k", MATH_DATA, limit=3)}
+    golds = {p.id: p.gold for p in load_benchmark("gsm8k", limit=3)}
     assert all(r["gold"] == golds[r["id"]] for r in rows if r["benchmark"] == "gsm8k")
     by_problem: dict[tuple[str, str], list[bool]] = {}
     for r in sorted(rows, key=lambda r: r["sample"]):
@@ -236,8 +272,6 @@ def test_interrupted_cli_run_resumes_where_it_stopped(tiny_model, tmp_path):
         str(tiny_model),
         "--benchmarks",
         "aime24",
-        "--data-dir",
-        str(MATH_DATA),
         "--max-new-tokens",
         "32",
         "--samples",
@@ -411,7 +445,7 @@ def test_model_that_cannot_be_loaded_is_a_clear_error(tiny_model, tmp_path, caps
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ModelError, match=f"cannot load the model in '{broken}'"):
         evaluate(_config(broken, tmp_path / "out", benchmarks=["gsm8k"], limit=1, samples=1))
-    code = main(["eval", "--model", str(tmp_path / "missing"), "--data-dir", str(MATH_DATA)])
+    code = main(["eval", "--model", str(tmp_path / "missing")])
     assert code == 2
     err = capsys.readouterr().err
     assert "hicra eval: error: model folder" in err and "does not exist" in err

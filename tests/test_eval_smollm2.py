@@ -1,16 +1,14 @@
-"""The real bundled SmolLM2-135M-Instruct on 20 GSM8K problems through `hicra eval` (CPU)."""
+"""The real bundled SmolLM2-135M-Instruct on 20 bundled GSM8K problems via `hicra eval` (CPU)."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from hicra.cli import main
 
-MATH_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math"
 MAX_NEW_TOKENS = 64  # greedy and short: about 15 s on two idle cores
 
 
@@ -19,7 +17,6 @@ def _words(text: str) -> set[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MATH_DATA.is_dir(), reason="../shared/data/math not present")
 def test_smollm2_on_20_gsm8k_problems(tmp_path, capsys):
     from hicra.eval.registry import load_benchmark
     from hicra.prompts import BOXED_INSTRUCTION
@@ -30,9 +27,7 @@ def test_smollm2_on_20_gsm8k_problems(tmp_path, capsys):
         "--model",
         "smollm2-135m",
         "--benchmarks",
-        "gsm8k",
-        "--data-dir",
-        str(MATH_DATA),
+        "gsm8k",  # the bundled copy: no --data-dir
         "--limit",
         "20",
         "--temperature",
@@ -46,7 +41,7 @@ def test_smollm2_on_20_gsm8k_problems(tmp_path, capsys):
         "--no-progress",
     ]
     assert main(argv) == 0
-    problems = load_benchmark("gsm8k", MATH_DATA, limit=20)
+    problems = load_benchmark("gsm8k", limit=20)
     with open(out / "samples.jsonl", encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle]
     assert sorted(r["id"] for r in rows) == sorted(p.id for p in problems)
@@ -54,6 +49,7 @@ def test_smollm2_on_20_gsm8k_problems(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     gsm = results["benchmarks"]["gsm8k"]
     assert gsm["problems"] == 20 and gsm["samples"] == 1
+    assert gsm["source"] == "bundled:gsm8k/test.jsonl.gz"
     assert gsm["avg@k"] == sum(r["correct"] for r in rows) / 20
     instruction = _words(BOXED_INSTRUCTION)
     on_topic = 0

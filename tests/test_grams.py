@@ -1,17 +1,25 @@
+import hashlib
 import json
+from importlib import resources
 
 import pytest
 
 from hicra import StrategicGrams
 from hicra.grams import GramsError, normalize_gram
-from tests.conftest import SHARED_DATA
+
+# SHA256 of the 249 grams of the paper's Appendix A (Listing 1), lowercase as printed, joined by
+# newlines: computed from the team's transcription of the listing when the preset was checked.
+PAPER_GRAMS_SHA256 = "ac552c0c31eb5bd943bde3b11231d7cabe909bed8bf6d67d40319c7e1a7ccd37"
 
 
 def test_paper_preset_is_the_appendix_list():
     grams = StrategicGrams.preset("paper")
-    published = json.loads((SHARED_DATA / "strategic_grams_paper.json").read_text())["grams"]
     assert len(grams) == 249
-    assert list(grams.grams) == [normalize_gram(g) for g in published]
+    assert hashlib.sha256("\n".join(grams.grams).encode()).hexdigest() == PAPER_GRAMS_SHA256
+    stored = json.loads(resources.files("hicra").joinpath("assets/paper.json").read_text())
+    assert [normalize_gram(g) for g in stored["grams"]] == list(grams.grams)
+    assert grams.grams[:2] == ("## step", "a good starting point is")
+    assert grams.grams[-2:] == ("will consider the", "work our way")
     assert "let's break this down" in grams and "wait, no" in grams and "## step" in grams
     assert "arXiv:2509.03646" in grams.provenance["citation"]
     assert grams.name == "paper"

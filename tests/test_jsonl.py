@@ -1,3 +1,4 @@
+import gzip
 import json
 
 import pytest
@@ -7,6 +8,11 @@ from hicra.jsonl import JsonlError, ReadStats, append_jsonl, read_jsonl
 
 def write(path, data: bytes):
     path.write_bytes(data)
+    return path
+
+
+def write_gz(path, data: bytes):
+    path.write_bytes(gzip.compress(data))
     return path
 
 
@@ -24,8 +30,10 @@ def test_reads_objects_with_line_numbers_and_skips_blank_lines(tmp_path):
         (b'{"a": "' + b"x" * 5000 + b'"}\n{"b": 1}\n', "line 1: line longer than 1,000 bytes"),
     ],
 )
-def test_errors_name_file_and_line(tmp_path, data, message):
-    path = write(tmp_path / "bad.jsonl", data)
+@pytest.mark.parametrize("name", ["bad.jsonl", "bad.jsonl.gz"])
+def test_errors_name_file_and_line(tmp_path, data, message, name):
+    """The same errors and line numbers, whether the file is plain or gzip."""
+    path = (write_gz if name.endswith(".gz") else write)(tmp_path / name, data)
     with pytest.raises(JsonlError, match=message) as info:
         list(read_jsonl(path, max_line_bytes=1000))
     assert str(path) in str(info.value)
@@ -66,3 +74,38 @@ def test_missing_file_and_append(tmp_path):
     lines = out.read_text().splitlines()
     assert json.loads(lines[0]) == {"x": [1, 2]} and json.loads(lines[2]) == {"z": 3}
     assert json.loads(lines[1]) == {"y": str(tmp_path)}
+
+
+# --------------------------------------------------------------------------- gzip
+
+
+def test_gzip_reads_like_the_plain_file(tmp_path):
+    data = b"".join(b'{"n": %d}\n' % i for i in range(50_000)) + b"\n" + b'{"n": -1}'  # > 1 MiB
+    plain = list(read_jsonl(write(tmp_path / "a.jsonl", data)))
+    packed = list(read_jsonl(write_gz(tmp_path / "a.jsonl.gz", data)))
+    assert packed == plain and len(plain) == 50_001
+    assert plain[-1] == (50_002, {"n": -1})  # the blank line still counts
+
+
+def test_gzip_damage_is_an_error_even_when_skipping(tmp_path):
+    not_gzip = write(tmp_path / "plain.jsonl.gz", b'{"a": 1}\n')
+    with pytest.raises(JsonlError, match=r"plain.jsonl.gz, line 1: damaged gzip data: Not a gz"):
+        list(read_jsonl(not_gzip))
+    data = gzip.compress(b"".join(b'{"n": %d}\n' % i for i in range(3000)))
+    cut = write(tmp_path / "cut.jsonl.gz", data[: len(data) // 2])
+    rows = []
+    with pytest.raises(JsonlError, match=r"cut.jsonl.gz, line (\d+): damaged gzip") as info:
+        for number, row in read_jsonl(cut, on_error="skip", allow_truncated_last_line=True):
+            rows.append((number, row["n"]))
+    line = int(info.value.args[0].split("line ")[1].split(":")[0])
+    assert rows == [(i + 1, i) for i in range(line - 1)] and line > 1
+
+
+def test_gzip_truncated_last_line_and_skipping(tmp_path):
+    path = write_gz(tmp_path / "run.jsonl.gz", b'{"step": 1}\nnot json\n{"step": 2}\n{"st')
+    stats = ReadStats()
+    rows = list(read_jsonl(path, on_error="skip", stats=stats, allow_truncated_last_line=True))
+    assert [r["step"] for _, r in rows] == [1, 2]
+    assert stats.skipped == {"invalid JSON": [2], "truncated last line": [4]}
+    whole = write_gz(tmp_path / "whole.jsonl.gz", b'{"step": 1}\n')
+    assert list(read_jsonl(whole, allow_truncated_last_line=True)) == [(1, {"step": 1})]

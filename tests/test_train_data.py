@@ -4,8 +4,9 @@ import json
 import pytest
 
 from hicra.answers import gold_answer
+from hicra.eval.registry import bundled_file, get_benchmark
 from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset, load_rows
-from tests.conftest import MATH_DATA
+from tests.conftest import FIXTURES
 
 
 @pytest.mark.parametrize(
@@ -57,10 +58,17 @@ def test_local_formats_give_the_same_rows(tmp_path):
 
 
 def test_real_benchmark_files_gsm8k_and_math():
-    gsm, _ = load_rows(DataSpec(str(MATH_DATA / "gsm8k"), split="train", limit=5))
+    """GSM8K train rows (the committed fixture: its first 100) and the bundled, gzip MATH test."""
+    gsm, _ = load_rows(DataSpec(str(FIXTURES / "gsm8k"), split="train"))
+    assert len(gsm) == 100
     assert gsm[0]["answer"] == "72" and gsm[0]["question"].startswith("Natalia")
-    math, _ = load_rows(DataSpec(str(MATH_DATA / "math" / "test.jsonl"), limit=1))
+    assert gsm[1]["answer"] == "10" and gsm[1]["id"] == "2"  # no id field: the line number
+    math_test = bundled_file(get_benchmark("math"))
+    assert math_test is not None and math_test.name == "test.jsonl.gz"
+    math, _ = load_rows(DataSpec(str(math_test), limit=1))
     assert math[0]["answer"] == "2"  # MATH's solution field: the boxed answer
+    whole, _ = load_rows(DataSpec(str(math_test.parent), split="test"))  # folder: test.jsonl.gz
+    assert len(whole) == 5000
 
 
 def test_reasoning_gym_rows_and_dataset():

@@ -4,13 +4,17 @@ Every reader of user files (datasets, traces, benchmarks, run logs) goes through
 `read_parquet` for Parquet files, row by row in batches), so
 bad input always reads the same way: "data.jsonl, line 17: invalid JSON (...)", or is skipped and
 counted when the caller asks for that. Memory stays bounded: one line at a time, and a line longer
-than `max_line_bytes` is an error (or skipped) without being held whole in memory.
+than `max_line_bytes` is an error (or skipped) without being held whole in memory. A file whose
+name ends in `.gz` is decompressed as it streams (the bundled benchmarks ship as `.jsonl.gz`), with
+the same line numbers and errors; damaged compressed data is an error naming the line it reached.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,14 +54,40 @@ class ReadStats:
         return "; ".join(parts) if parts else "none skipped"
 
 
+class _Unreadable(Exception):
+    """The bytes of a file cannot be read (damaged compressed data, an I/O error)."""
+
+
+def is_gzip(path: str | os.PathLike[str]) -> bool:
+    """Whether `read_jsonl` decompresses this file: its name ends in `.gz`."""
+    return str(path).lower().endswith(".gz")
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes, decompressed when it is gzip, in pieces of at most 1 MiB.
+
+    gzip data comes as it is decompressed (`read1`), so everything before damaged data is
+    yielded first and the error names the line where the damage begins.
+    """
+    compressed = is_gzip(path)
+    with gzip.open(path, "rb") if compressed else open(path, "rb") as handle:
+        read = handle.read1 if compressed else handle.read
+        while True:
+            try:
+                chunk = read(_CHUNK)
+            except (OSError, EOFError, zlib.error) as err:
+                kind = "damaged gzip data" if compressed else "read error"
+                raise _Unreadable(f"{kind}: {str(err) or type(err).__name__}") from None
+            if not chunk:
+                return
+            yield chunk
+
+
 def _raw_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) for each line; bytes is None for a line over the size limit."""
-    with open(path, "rb") as handle:
-        number, buffer, oversized = 0, b"", False
-        while True:
-            chunk = handle.read(_CHUNK)
-            if not chunk:
-                break
+    number, buffer, oversized = 0, b"", False
+    try:
+        for chunk in _chunks(path):
             pieces = chunk.split(b"\n")
             for k, piece in enumerate(pieces):
                 last = k == len(pieces) - 1
@@ -70,8 +100,10 @@ def _raw_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, bytes | N
                 number += 1
                 yield number, (None if oversized else buffer)
                 buffer, oversized = b"", False
-        if buffer or oversized:
-            yield number + 1, (None if oversized else buffer)
+    except _Unreadable as err:
+        raise JsonlError(f"{path}, line {number + 1}: {err}") from None
+    if buffer or oversized:
+        yield number + 1, (None if oversized else buffer)
 
 
 def read_jsonl(
@@ -84,6 +116,8 @@ def read_jsonl(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each JSON object line; blank lines are ignored.
 
+    A `.gz` file is decompressed as it streams; its damaged data is always an error.
+
     on_error="skip" skips bad lines (invalid JSON, non-UTF-8, not an object, over the size limit)
     and records them in `stats`; "raise" raises JsonlError naming the file and line.
     `allow_truncated_last_line` silently ignores an unparsable final line without a newline, as
@@ -93,9 +127,8 @@ def read_jsonl(
     if not path.is_file():
         raise JsonlError(f"file not found: {path}")
     stats = stats if stats is not None else ReadStats()
-    partial_last = None  # number of a final line without newline, when that may be tolerated
-    if allow_truncated_last_line and path.stat().st_size and not _ends_with_newline(path):
-        partial_last = _count_lines(path)
+    # the number of a final line without a newline, when that may be tolerated
+    partial_last = _unterminated_last_line(path) if allow_truncated_last_line else None
 
     def fail(reason: str, number: int, detail: str) -> None:
         if on_error == "skip":
@@ -130,20 +163,23 @@ def read_jsonl(
         yield number, obj
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
-
-
-def _count_lines(path: Path) -> int:
-    """Number of the final line (counting a final line without a newline)."""
+def _unterminated_last_line(path: Path) -> int | None:
+    """The number of the final line when it has no newline; None when the file ends with one."""
+    if not is_gzip(path):  # the common case costs one seek
+        with open(path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return None
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return None
     count, last = 0, b"\n"
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
+    try:
+        for chunk in _chunks(path):
             count += chunk.count(b"\n")
             last = chunk[-1:]
-    return count + (last != b"\n")
+    except _Unreadable:
+        return None  # the reading pass reports it, with the line it reached
+    return None if last == b"\n" else count + 1
 
 
 def append_jsonl(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> None:

@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        help="local benchmark folder holding <name>/test.jsonl or test.parquet (image paths "
-        "relative to it; default: load from the hub)",
+        help="local benchmark folder holding <name>/test.jsonl, test.jsonl.gz or test.parquet "
+        "(image paths relative to it; default: the copies bundled with hicra, else the hub)",
     )
     parser.add_argument(
         "--samples",

@@ -1,8 +1,9 @@
 """The eval wing: everything `hicra eval` runs.
 
-One job per module: `registry` (the math and vision-language benchmarks: where each lives and how
-its rows become problems with gold answers and images), `choices` (multiple-choice options and
-checking by letter or option text), `sampling` (the generation backends, Hugging Face and vLLM),
+One job per module: `registry` (the math and vision-language benchmarks: where each lives, from
+--data-dir, the copy bundled in hicra/assets/benchmarks or the hub, and how its rows become
+problems with gold answers and images), `choices` (multiple-choice options and checking by letter
+or option text), `sampling` (the generation backends, Hugging Face and vLLM),
 `vision` (image prompts through a vision-language model's processor, for both backends),
 `checkers` (strict-boxed and math-verify behind one interface), `passk` (avg@k, unbiased pass@k,
 maj@k as pure functions), `results` (results.json, the paper-style table, comparisons), `runner`

@@ -1,12 +1,15 @@
 """The math benchmark registry: where each benchmark lives and which fields hold question and gold.
 
-Every benchmark loads from a local folder laid out as `DIR/<folder>/test.jsonl` (the layout of the
-project's shared data; `test.parquet` too) or, when no folder is given, from its standard Hugging
-Face hub dataset. Local copies and hub datasets name their fields differently (MATH-500's `problem`
-and `answer`, Minerva's boxed `solution` locally but plain `answer` on the hub), so each benchmark
-lists the field names it accepts, first match wins, and says how to turn that field into a gold
-answer. The vision-language benchmarks (MathVista, MathVision, MathVerse, EMMA) also name their
-image fields (paths relative to the local file, or hub images) and their multiple-choice options
+A benchmark loads from the first of: a local folder given as `--data-dir`, laid out as
+`DIR/<folder>/test.jsonl` (or `.jsonl.gz`, or `test.parquet`); the copy bundled with hicra
+(`hicra/assets/benchmarks/<folder>/test.jsonl.gz`, the eight text benchmarks, so evaluation works
+offline); its standard Hugging Face hub dataset. `locate` decides, and results name the source. A
+path to a local `.jsonl` file is a benchmark of its own (`file_benchmark`).
+Local copies and hub datasets name their fields differently (MATH-500's `problem` and `answer`,
+Minerva's boxed `solution` locally but plain `answer` on the hub), so each benchmark lists the
+field names it accepts, first match wins, and says how to turn that field into a gold answer. The
+vision-language benchmarks (MathVista, MathVision, MathVerse, EMMA) also name their image fields
+(paths relative to the local file, or hub images) and their multiple-choice options
 (`eval.choices`): every image is checked when the benchmark is read, before a model is loaded.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +71,7 @@ class Benchmark:
 
     name: str
     title: str  # column header, as in the paper's tables
-    folder: str  # local folder under --data-dir
+    folder: str  # its folder under --data-dir and in the bundled copies
     hub: tuple[str, str | None, str]  # (dataset id, config, split)
     question_fields: tuple[str, ...]
     gold_fields: tuple[tuple[str, GoldParser], ...]
@@ -394,20 +398,51 @@ def _check_unique(bench: Benchmark, problems: list[Problem], where: list[str]) -
         seen[problem.id] = place
 
 
+LOCAL_NAMES = ("test.jsonl", "test.jsonl.gz", "test.parquet")  # in a benchmark folder, first wins
+BUNDLED_NAME = "test.jsonl.gz"
+
+
 def local_file(bench: Benchmark, data_dir: str | os.PathLike[str]) -> Path:
-    """`DIR/<folder>/test.jsonl` (or `test.parquet`); `DIR/<name>/...` is accepted too."""
+    """`DIR/<folder>/test.jsonl`, `test.jsonl.gz` or `test.parquet`; `DIR/<name>/...` too."""
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         raise BenchmarkError(f"data folder not found: {root}")
     for folder in dict.fromkeys((bench.folder, bench.name)):
-        for name in ("test.jsonl", "test.parquet"):
+        for name in LOCAL_NAMES:
             path = root / folder / name
             if path.is_file():
                 return path
     raise BenchmarkError(
-        f"{bench.name}: no {bench.folder}/test.jsonl in the data folder {root} "
-        f"(expected {root / bench.folder / 'test.jsonl'})"
+        f"{bench.name}: no {bench.folder}/test.jsonl (or test.jsonl.gz) in the data folder "
+        f"{root} (expected {root / bench.folder / 'test.jsonl'})"
     )
+
+
+def bundled_dir() -> Path | None:
+    """The folder of the benchmark copies shipped inside the hicra package (None if absent)."""
+    root = resources.files("hicra").joinpath("assets/benchmarks")
+    return root if isinstance(root, Path) and root.is_dir() else None
+
+
+def bundled_file(bench: Benchmark) -> Path | None:
+    """The bundled copy of a benchmark, or None when hicra ships none."""
+    root = bundled_dir()
+    if root is None:
+        return None
+    path = root / bench.folder / BUNDLED_NAME
+    return path if path.is_file() else None
+
+
+def locate(bench: Benchmark, data_dir: str | os.PathLike[str] | None) -> tuple[str, Path | None]:
+    """(source label, file) of a benchmark: `--data-dir`, else the bundled copy, else the hub
+    (file None). Labels: the local path, `bundled:<folder>/test.jsonl.gz`, `hub:<dataset>`."""
+    if data_dir is not None:
+        path = local_file(bench, data_dir)
+        return str(path), path
+    path = bundled_file(bench)
+    if path is not None:
+        return f"bundled:{bench.folder}/{path.name}", path
+    return f"hub:{bench.hub_label}", None
 
 
 def load_local(bench: Benchmark, path: Path, limit: int | None = None) -> list[Problem]:
@@ -459,19 +494,18 @@ def load_benchmark(
     data_dir: str | os.PathLike[str] | None = None,
     limit: int | None = None,
 ) -> list[Problem]:
-    """The first `limit` problems of a benchmark, from `data_dir` when given, else the hub."""
+    """The first `limit` problems of a benchmark, from where `locate` finds it."""
     bench = name if isinstance(name, Benchmark) else get_benchmark(name)
     if limit is not None and limit < 1:
         raise BenchmarkError(f"--limit must be at least 1, got {limit}")
     if bench.file is not None:
         return load_local(bench, Path(bench.file), limit)
-    if data_dir is not None:
-        return load_local(bench, local_file(bench, data_dir), limit)
-    return load_hub(bench, limit)
+    _, path = locate(bench, data_dir)
+    return load_local(bench, path, limit) if path is not None else load_hub(bench, limit)
 
 
 def source_of(bench: Benchmark, data_dir: str | os.PathLike[str] | None) -> str:
-    """Where a benchmark was read from, for results files."""
+    """Where a benchmark is read from, for results files (see `locate`)."""
     if bench.file is not None:
         return str(Path(bench.file).resolve())
-    return str(local_file(bench, data_dir)) if data_dir is not None else f"hub:{bench.hub_label}"
+    return locate(bench, data_dir)[0]

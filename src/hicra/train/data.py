@@ -24,7 +24,7 @@ from hicra.images import ImageError, ImageLimits
 from hicra.jsonl import ReadStats, read_jsonl, read_parquet
 from hicra.prompts import BOXED_INSTRUCTION, PromptStyle  # noqa: F401 (PromptStyle: re-exported)
 
-LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+LOCAL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
 
 
 class DataError(HicraError):
@@ -62,11 +62,17 @@ def _pick(fields: Sequence[str], wanted: str | None, defaults: Sequence[str], wh
     )
 
 
+def _suffix(path: Path) -> str:
+    """The file type: one of LOCAL_SUFFIXES ("x.jsonl.gz" is ".jsonl.gz"), else the last suffix."""
+    name = path.name.lower()
+    return next((s for s in LOCAL_SUFFIXES if name.endswith(s)), path.suffix.lower())
+
+
 def _rows_from_file(
     path: Path, stats: ReadStats, skip: bool
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
+    suffix = _suffix(path)
+    if suffix in (".jsonl", ".jsonl.gz"):
         yield from read_jsonl(path, on_error="skip" if skip else "raise", stats=stats)
     elif suffix == ".json":
         try:
@@ -126,7 +132,7 @@ def _math_rows(
     from hicra.train.images import image_field, row_images
 
     q_field = a_field = i_field = None
-    unit = "line" if where.endswith(".jsonl") or where.endswith(".csv") else "row"
+    unit = "line" if where.endswith((".jsonl", ".jsonl.gz", ".csv")) else "row"
     for number, row in rows:
         if not isinstance(row, Mapping):
             raise DataError(
@@ -238,10 +244,10 @@ def load_rows(spec: DataSpec) -> tuple[list[dict[str, Any]], ReadStats]:
             found = [c for c in candidates if c.is_file()]
             if not found:
                 raise DataError(
-                    f"dataset folder {path} has no {spec.split}.jsonl/.json/.parquet/.csv"
+                    f"dataset folder {path} has no {spec.split}.jsonl/.jsonl.gz/.json/.parquet/.csv"
                 )
             path = found[0]
-        if path.suffix.lower() in LOCAL_SUFFIXES or path.exists():
+        if _suffix(path) in LOCAL_SUFFIXES or path.exists():
             if not path.is_file():
                 raise DataError(f"dataset file not found: {path}")
             where = str(path)
