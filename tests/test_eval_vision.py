@@ -327,3 +327,21 @@ def test_text_model_on_an_image_benchmark_is_refused(tiny_model_dir, bench_dir, 
 def test_strict_checker_unchanged_for_free_form():
     verdicts = check_with_choices(StrictBoxedChecker(), ["\\boxed{12}"], ["12"], [()])
     assert verdicts[0].correct and verdicts[0].answer == "12"
+
+
+def test_vision_prompts_follow_the_prompt_style():
+    """`--prompt-of RUN` reaches vision-language prompts too: system prompt and few-shot turns as
+    text, the images in the last user turn, the run's own instruction after the question."""
+    from hicra.eval.vision import vision_messages
+    from hicra.prompts import BOXED_INSTRUCTION, PromptStyle
+
+    plain = vision_messages("How many?", 2)
+    assert [m["role"] for m in plain] == ["user"]
+    assert [b["type"] for b in plain[0]["content"]] == ["image", "image", "text"]
+    assert plain[0]["content"][-1]["text"] == f"How many?\n\n{BOXED_INSTRUCTION}"
+    style = PromptStyle("Be brief.", "Box it.", (("1+1?", "\\boxed{2}"),))
+    styled = vision_messages("How many?", 1, style)
+    assert [m["role"] for m in styled] == ["system", "user", "assistant", "user"]
+    assert styled[1]["content"] == [{"type": "text", "text": "1+1?\n\nBox it."}]
+    assert [b["type"] for b in styled[-1]["content"]] == ["image", "text"]
+    assert styled[-1]["content"][-1]["text"] == "How many?\n\nBox it."

@@ -396,6 +396,7 @@ def _run(
                     f"{w.bench.name}/{w.problem.id}/{w.first_sample}",
                     images=w.problem.images,  # vision-language problems
                     question=w.problem.question,
+                    style=config.prompt,
                 )
                 for w in chunk
             ]

@@ -55,6 +55,7 @@ class Request:
     key: str = ""
     images: tuple[Any, ...] = ()
     question: str = ""
+    style: PromptStyle | None = None  # how the vision backends ask (`prompt_ids` has it already)
 
 
 @dataclass(frozen=True)

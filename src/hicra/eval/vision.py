@@ -17,21 +17,29 @@ from typing import Any
 from hicra.errors import HicraError
 from hicra.eval.sampling import HFBackend, Request, VLLMBackend, _torch_dtype, cuda_available
 from hicra.models import ModelError, is_vision_model, load_processor, model_kind
-from hicra.prompts import user_prompt
+from hicra.prompts import PromptStyle, user_prompt
 
 MAX_IMAGES_PER_PROMPT = 5  # EMMA's problems have up to five images
 
 
-def vision_messages(question: str, images: int) -> list[dict[str, Any]]:
-    """The user turn: one image block per image, then the question with the boxed instruction."""
+def vision_messages(
+    question: str, images: int, style: PromptStyle | None = None
+) -> list[dict[str, Any]]:
+    """The prompt style's turns (system prompt, few-shot examples: text), then the user turn: one
+    image block per image, then the question with the style's instruction (the boxed one)."""
+    style = style or PromptStyle()
+    messages = [
+        {"role": m["role"], "content": [{"type": "text", "text": m["content"]}]}
+        for m in style.messages(question)[:-1]
+    ]
     blocks: list[dict[str, Any]] = [{"type": "image"} for _ in range(images)]
-    blocks.append({"type": "text", "text": user_prompt(question)})
-    return [{"role": "user", "content": blocks}]
+    blocks.append({"type": "text", "text": user_prompt(question, style.instruction)})
+    return [*messages, {"role": "user", "content": blocks}]
 
 
 def chat_text(processor: Any, request: Request) -> str:
     """The prompt text with the model's image placeholders, from its processor's chat template."""
-    messages = vision_messages(request.question, len(request.images))
+    messages = vision_messages(request.question, len(request.images), request.style)
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
