@@ -283,7 +283,14 @@ def test_interrupted_cli_run_resumes_where_it_stopped(tiny_model, tmp_path):
         "--output-dir",
         str(out),
     ]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell's background jobs inherit SIGINT ignored; Ctrl-C must reach this one as a user's
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     samples = out / "samples.jsonl"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:

@@ -115,3 +115,36 @@ def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path)
     assert resumed.placebo_grams.grams == saved.grams  # the set is not drawn again
     resumed.train(resume_from_checkpoint=True)
     assert StrategicGrams.load(out / PLACEBO_FILE).grams == saved.grams
+
+
+def test_placebo_drawn_from_a_given_corpus(tiny_model_dir, tmp_path):
+    """`placebo_corpus`: the set comes from the user's texts, matched on their tokens, saved."""
+    from transformers import AutoTokenizer
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"completion": t}) + "\n" for t in TEXTS))
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(16)]
+    args = smoke_config(tmp_path / "run", credit="placebo", placebo_corpus=str(corpus), max_steps=1)
+    trainer = RecordingTrainer(
+        model=str(tiny_model_dir),
+        reward_funcs=[punctuation_reward],
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        strategic_grams=GRAMS,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    expected = draw_placebo(
+        TEXTS, rows_of(tokenizer, TEXTS), GRAMS, PlanningTagger(GRAMS, tokenizer), args.seed
+    )
+    assert trainer.placebo_grams.grams == expected.grams.grams
+    assert StrategicGrams.load(tmp_path / "run" / PLACEBO_FILE).grams == expected.grams.grams
+    empty = tmp_path / "plain.txt"
+    empty.write_text("The total of the basket is the number of apples.\n")
+    with pytest.raises(ValueError, match="no strategic gram"):
+        RecordingTrainer(
+            model=str(tiny_model_dir),
+            reward_funcs=[punctuation_reward],
+            args=smoke_config(tmp_path / "r2", credit="placebo", placebo_corpus=str(empty)),
+            train_dataset=datasets.Dataset.from_list(rows),
+            strategic_grams=GRAMS,
+        )

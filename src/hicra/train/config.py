@@ -89,6 +89,14 @@ class HICRAConfig(GRPOConfig):
             "it per response, as the official code does."
         },
     )
+    placebo_corpus: str | None = field(
+        default=None,
+        metadata={
+            "help": "credit='placebo': draw the placebo n-grams from this corpus (JSONL with a "
+            "completion/text field, or a text file, one text a line) instead of the run's first "
+            "completions with planning tokens."
+        },
+    )
     rollouts_per_step: int = field(
         default=2,
         metadata={"help": "Prompt groups per generation written to rollouts.jsonl (0: none)."},

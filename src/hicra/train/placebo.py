@@ -3,8 +3,9 @@
 It separates "what these phrases mean" from "upweighting a few percent of the tokens" (the paper's
 camera-ready "Placebo HICRA" ablation: AIME24/25 14.6/9.3 against HICRA's 18.8/14.8 on
 Qwen2.5-7B-Base). The placebo set is drawn once, reproducibly from the run's seed, from the
-frequent word n-grams (1-3 words) of the run's first batch of completions with planning tokens that
-neither are nor overlap a strategic gram (rarer ones only when the frequent ones do not suffice), so that on those completions it
+frequent word n-grams (1-3 words) of the run's first batch of completions with planning tokens (or
+of a given corpus, `placebo_corpus`) that neither are nor overlap a strategic gram (rarer ones only
+when the frequent ones do not suffice), so that on those completions it
 marks as many tokens as the real grams do (within 10%). It is saved in the run folder
 (`placebo_grams.json`) and reused on resume.
 """
@@ -142,3 +143,32 @@ def load_or_none(folder: str | Path) -> StrategicGrams | None:
     """The placebo set saved in a run folder, if any (a resumed run keeps its set)."""
     path = Path(folder) / PLACEBO_FILE
     return StrategicGrams.load(path) if path.is_file() else None
+
+
+def corpus_texts(path: str | Path, limit: int = 2000) -> list[str]:
+    """Texts of a placebo corpus: a JSONL file's `completion` (or `text`, `response`) fields, or a
+    plain text file's non-empty lines; at most `limit` of them."""
+    from hicra.errors import HicraError
+    from hicra.jsonl import read_jsonl
+
+    path = Path(path)
+    if not path.is_file():
+        raise HicraError(f"placebo_corpus: file not found: {path}")
+    texts: list[str] = []
+    if path.name.endswith((".jsonl", ".jsonl.gz")):
+        for number, row in read_jsonl(path):
+            text = next((row[k] for k in ("completion", "text", "response") if k in row), None)
+            if not isinstance(text, str):
+                raise HicraError(f"{path}, line {number}: no completion, text or response field")
+            texts.append(text)
+            if len(texts) >= limit:
+                break
+    else:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise HicraError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        texts = [line for line in lines if line.strip()][:limit]
+    if not texts:
+        raise HicraError(f"placebo_corpus: {path} holds no text")
+    return texts

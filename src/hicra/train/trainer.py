@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from accelerate.utils import gather_object
 from transformers.trainer_callback import ProgressCallback
@@ -105,6 +106,12 @@ class HICRATrainer(GRPOTrainer):
         self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
         self._last_entropies: torch.Tensor | None = None
         self.placebo_grams = placebo.load_or_none(self.args.output_dir)
+        if (
+            self.placebo_grams is None
+            and self.args.placebo_corpus
+            and ("placebo_mask" in self.credit.needs)
+        ):
+            self._draw_placebo_from_corpus(tokenizer)
         self.placebo_tagger = (
             PlanningTagger(self.placebo_grams, tokenizer) if self.placebo_grams else None
         )
@@ -202,6 +209,20 @@ class HICRATrainer(GRPOTrainer):
             placebo_mask=placebo,
         )
         return self.credit.rule(batch)
+
+    def _draw_placebo_from_corpus(self, tokenizer: Any) -> None:
+        """The placebo set drawn from `placebo_corpus` (the same on every process), saved."""
+        texts = placebo.corpus_texts(self.args.placebo_corpus)
+        rows = [np.asarray(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
+        if draw is None:
+            raise HicraError(
+                f"placebo_corpus {self.args.placebo_corpus}: no strategic gram ({self.grams.name}) "
+                "occurs in it, so there is no planning-token ratio to match"
+            )
+        self.placebo_grams = draw.grams
+        if self.accelerator.is_main_process:
+            draw.grams.save(Path(self.args.output_dir) / PLACEBO_FILE)
 
     def _placebo_mask(self, completion_ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """Tokens of the placebo n-grams; the set is drawn on the first batch with planning tokens
