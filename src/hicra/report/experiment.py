@@ -31,11 +31,13 @@ from hicra.report.phases import smooth
 from hicra.report.plots import COLORS
 from hicra.run_folder import METRICS_FILE, Metric
 
+# (metric, title, the values it can take): bands are cut to that range (a t-band over 2 seeds is
+# 12.7 standard errors wide and would otherwise reach far below 0 or above 1)
 PANELS = (
-    (Metric.ACCURACY, "training accuracy (share exactly right)"),
-    (Metric.EXECUTION_ENTROPY, "execution-token entropy"),
-    (Metric.SEMANTIC_ENTROPY, "semantic entropy (nats)"),
-    (Metric.PLANNING_RATIO, "planning-token ratio"),
+    (Metric.ACCURACY, "training accuracy (share exactly right)", (0.0, 1.0)),
+    (Metric.EXECUTION_ENTROPY, "execution-token entropy", (0.0, np.inf)),
+    (Metric.SEMANTIC_ENTROPY, "semantic entropy (nats)", (0.0, np.inf)),
+    (Metric.PLANNING_RATIO, "planning-token ratio", (0.0, 1.0)),
 )
 
 
@@ -79,15 +81,16 @@ def arm_band(loaded: Loaded, arm: str, key: str, window: int) -> Band | None:
 def experiment_png(loaded: Loaded, window: int) -> bytes:
     figure = Figure(figsize=(11, 7.5), dpi=110)
     axes = figure.subplots(2, 2)
-    for ax, (key, title) in zip(axes.flat, PANELS, strict=True):
+    for ax, (key, title, (floor, ceiling)) in zip(axes.flat, PANELS, strict=True):
         drawn = False
         for index, arm in enumerate(loaded.arms):
             band = arm_band(loaded, arm, key, window)
             if band is None:
                 continue
             color = COLORS[index % len(COLORS)]
+            low, high = np.clip(band.low, floor, ceiling), np.clip(band.high, floor, ceiling)
             ax.plot(band.steps, band.mean, color=color, label=f"{arm} (n={band.seeds})")
-            ax.fill_between(band.steps, band.low, band.high, color=color, alpha=0.2, linewidth=0)
+            ax.fill_between(band.steps, low, high, color=color, alpha=0.2, linewidth=0)
             drawn = True
         ax.set_title(title, fontsize=11)
         ax.set_xlabel("step")
@@ -96,7 +99,10 @@ def experiment_png(loaded: Loaded, window: int) -> bytes:
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
-    figure.suptitle("Mean over seeds, 95% band (t-interval over seeds)", fontsize=12)
+    figure.suptitle(
+        "Mean over seeds, 95% band (t-interval over seeds, cut to the values a metric can take)",
+        fontsize=12,
+    )
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
