@@ -122,6 +122,13 @@ class Tally:
     planning: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
+    def add(self, piece: str, ids: list[int], mask: Any, spans: list[Any]) -> None:
+        """Count one tagged piece: its characters, tokens, planning tokens and gram matches."""
+        self.characters += len(piece)
+        self.tokens += len(ids)
+        self.planning += int(mask.sum()) if mask is not None else 0
+        self.counts.update(span.gram for span in spans)
+
 
 def run(args: argparse.Namespace) -> int:
     from hicra.grams import StrategicGrams
@@ -174,10 +181,7 @@ def _write_marked(
     tally = Tally()
     for piece in text_pieces(stream, grams):
         ids, mask = _tag_piece(piece, tokenizer, tagger)
-        tally.characters += len(piece)
-        tally.tokens += len(ids)
-        tally.planning += int(mask.sum()) if mask is not None else 0
-        tally.counts.update(span.gram for span in tagger.spans(piece))
+        tally.add(piece, ids, mask, tagger.spans(piece))
         if ids:
             runs = tagger.segments(ids)
             sys.stdout.write("".join(f"{on}{s}{off}" if plan else s for s, plan in runs))
@@ -200,15 +204,13 @@ def _write_json(stream: io.TextIOBase, grams: Any, tokenizer: Any, tagger: Any) 
                 sep = "" if tally.tokens + i == 0 else ", "
                 out.write(sep + json.dumps(tokenizer.decode([token_id]), ensure_ascii=False))
             flags.extend(bool(x) for x in (mask.tolist() if mask is not None else []))
-            tally.characters += len(piece)
-            tally.tokens += len(ids)
-            tally.planning += int(mask.sum()) if mask is not None else 0
-            for start, end, gram in tagger.spans(piece):
-                sep = "" if sum(tally.counts.values()) == 0 else ", "
+            found = tagger.spans(piece)
+            for k, (start, end, gram) in enumerate(found):
+                sep = "" if sum(tally.counts.values()) + k == 0 else ", "
                 spans.write(
                     sep + json.dumps([offset + start, offset + end, gram], ensure_ascii=False)
                 )
-                tally.counts[gram] += 1
+            tally.add(piece, ids, mask, found)
             offset += len(piece)
         out.write('], "planning": [')
         for start in range(0, len(flags), 1 << 16):

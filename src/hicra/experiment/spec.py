@@ -236,8 +236,8 @@ def _resolve_every_arm(spec: ExperimentSpec, where: str, flags: tuple[str, ...])
     token-level credit with sequence-level ratios): errors before anything runs."""
     from hicra.train.config import resolve_config
 
-    folder = Path(tempfile.mkdtemp(prefix="hicra-exp-check-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="hicra-exp-check-") as tmp:
+        folder = Path(tmp)
         for arm in spec.arms:
             config = spec.run_config(folder, arm, spec.seeds[0])
             file = folder / f"{arm}.yaml"
@@ -247,10 +247,6 @@ def _resolve_every_arm(spec: ExperimentSpec, where: str, flags: tuple[str, ...])
             except HicraError as err:
                 message = str(err).replace(f"{file}: ", "").replace(str(file), "the arm's config")
                 raise ExperimentError(f"{where}: arm {arm!r}: {message}") from None
-    finally:
-        for item in folder.iterdir():
-            item.unlink()
-        folder.rmdir()
 
 
 def check_folder(spec: ExperimentSpec, folder: Path) -> None:

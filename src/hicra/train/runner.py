@@ -21,11 +21,11 @@ from hicra.errors import HicraError
 from hicra.folder_lock import FolderLock
 from hicra.prompts import PromptStyle
 from hicra.run_folder import (
-    CONFIG_FILE,
     FINAL_MODEL_DIR,
     check_run_folder,
     create_run_folder,
     finished_step,
+    read_run_config,
     remove_failed_start,
 )
 from hicra.train.data import DataError, DataSpec, build_dataset
@@ -172,13 +172,13 @@ def already_finished(folder: Path, config: Any) -> int | None:
     step = finished_step(folder)
     if step is None:
         return None
-    try:
-        saved = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        saved = {}
-    same = all(saved.get(k) == getattr(config, k) for k in ("max_steps", "num_train_epochs"))
     if config.max_steps > 0:
-        same = step >= config.max_steps
+        return step if step >= config.max_steps else None
+    try:  # trained by epochs: finished with the same epochs (and step setting) as now
+        saved = read_run_config(folder)
+    except HicraError:
+        return None
+    same = all(saved.get(k) == getattr(config, k) for k in ("max_steps", "num_train_epochs"))
     return step if same else None
 
 
