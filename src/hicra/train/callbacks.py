@@ -7,7 +7,7 @@ import math
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from hicra.run_folder import Metric, RunLog
+from hicra.run_folder import Metric, RunLog, parse_heldout_key
 
 
 class MetricsCallback(TrainerCallback):
@@ -47,6 +47,18 @@ class CompactProgressCallback(ProgressCallback):
             return
         if "train_runtime" in logs:
             self.training_bar.write(f"done: {logs['train_runtime']:.0f} s")
+            return
+        if Metric.EVAL_ACCURACY in logs and Metric.EVAL_SECONDS in logs:  # a held-out evaluation
+            scores = [
+                f"{bench} {value:.3g}"
+                for key, value in logs.items()
+                if (parsed := parse_heldout_key(key)) and parsed[1] == "accuracy"
+                for bench in [parsed[0]]
+            ]
+            self.training_bar.write(
+                f"step {state.global_step:>4}  held-out accuracy: {', '.join(scores)} "
+                f"({logs[Metric.EVAL_SECONDS]:.0f} s)"
+            )
             return
         parts = [f"step {state.global_step:>4}"]
         for key, label in SUMMARY_KEYS:

@@ -80,6 +80,7 @@ class Prepared:
     rewards: list[Any]
     peft_config: Any
     run_config: dict[str, Any]
+    heldout: Any = None  # the held-out evaluation set (train.heldout_eval.HeldoutSet), if asked
 
 
 def prepare_run(config: Any, args: TrainArgs) -> Prepared:
@@ -131,8 +132,13 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         )
     run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     run_config["model_name_or_path"] = model_path
+    heldout = None
+    if config.eval_benchmarks:  # read now: a bad benchmark name or file fails before the model
+        from hicra.train.heldout_eval import HeldoutSet
+
+        heldout = HeldoutSet.load(config.eval_benchmarks, config.eval_limit, prompt_style(args))
     return Prepared(
-        model_path, processing.processing_class, dataset, rewards, peft_config, run_config
+        model_path, processing.processing_class, dataset, rewards, peft_config, run_config, heldout
     )
 
 
@@ -150,6 +156,7 @@ def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None
             processing_class=prepared.processing_class,
             peft_config=prepared.peft_config,
             run_config=prepared.run_config,
+            heldout=prepared.heldout,
         )
     except HicraError:
         raise
