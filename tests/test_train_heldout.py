@@ -72,11 +72,19 @@ def test_four_steps_with_eval_steps_2_evaluate_twice(
         assert p1 <= p2 <= p4
     assert "held-out accuracy: heldout" in capsys.readouterr().out
 
-    # the report reads both evaluations: a validation column and held-out curves
+    # a resume to 6 steps evaluates at 6 and does not redo 2 and 4
+    longer = [*args, "--resume"]
+    longer[longer.index("--max-steps") + 1] = "6"
+    assert main(longer) == 0
+    rows = heldout_rows(out)
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert sorted(p.name for p in (out / "heldout").iterdir()) == ["step-2", "step-4", "step-6"]
+
+    # the report reads the evaluations: the held-out column and curves
     assert main(["report", str(out), "--output", str(tmp_path / "report")]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     run = report["runs"][0]
-    assert run["heldout"]["heldout"]["steps"] == [2, 4]
+    assert run["heldout"]["heldout"]["steps"] == [2, 4, 6]
     assert run["final_eval_accuracy"] == rows[-1][Metric.EVAL_ACCURACY]
     assert (tmp_path / "report" / "heldout.png").stat().st_size > 0
 
@@ -138,3 +146,25 @@ def test_a_bad_eval_benchmark_fails_before_the_model_loads(tiny_model_dir, tmp_p
     args = tiny_args(tiny_model_dir, train, tmp_path / "run", "--eval-samples", "0")
     assert main(args) == 2
     assert "--eval-samples must be a whole number >= 1" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from hicra import __version__
+
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"hicra {__version__} (trl ") and "torch" in out
+
+
+def test_train_help_puts_hicra_and_common_options_first(capsys):
+    assert main(["train", "--help"]) == 0
+    short = capsys.readouterr().out
+    order = ["HICRA's options", "--credit {", "--alpha HICRA_ALPHA", "common options"]
+    order += ["--model MODEL", "--dataset DATASET", "--output_dir OUTPUT_DIR"]
+    order += ["--max_steps MAX_STEPS", "held-out evaluation", "--eval_benchmarks EVAL"]
+    positions = [short.index(s) for s in order]
+    assert positions == sorted(positions)
+    assert "--help-all" in short and "--adam_beta1" not in short  # TRL's long tail is hidden
+    assert main(["train", "--help-all"]) == 0
+    full = capsys.readouterr().out
+    assert "--adam_beta1" in full and len(full) > 3 * len(short)

@@ -196,10 +196,11 @@ def is_main_process() -> bool:
 
 def run(argv: list[str]) -> int:
     """`hicra train ARGS`: returns the exit status."""
-    if any(a in ("-h", "--help") for a in argv):
+    if any(a in ("-h", "--help", "--help-all") for a in argv):
         from hicra.train.config import make_parser
+        from hicra.train.help import help_text
 
-        make_parser().print_help()
+        print(help_text(make_parser(), everything="--help-all" in argv), end="")
         return 0
     check_numbers_early(argv)  # bad numbers fail here, before TRL is imported
     from hicra.train.config import resolve_config
