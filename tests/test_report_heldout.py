@@ -74,6 +74,7 @@ def test_report_draws_heldout_and_fills_the_column(heldout_runs, tmp_path):
     assert first["heldout"]["gsm8k"]["steps"] == [10, 20]
     assert first["heldout"]["heldout"]["pass@4"] == [0.9, 1.0]
     assert first["final_eval_accuracy"] == pytest.approx(0.6) and first["final_eval_step"] == 20
+    assert first["eval_accuracy_auc"] == pytest.approx(0.5)
     assert second["heldout"]["gsm8k"]["final_accuracy"] == pytest.approx(0.2)
     page = result.files["html"].read_text()
     assert "held-out accuracy (last evaluation)" in page
@@ -111,3 +112,11 @@ def test_experiment_mean_band_by_hand(heldout_runs):
     assert png is not None and png[:4] == b"\x89PNG"
     plain = load_run(make_run(heldout_runs[0].parent / "plain", steps=10, eval_every=0))
     assert experiment_heldout_png({"grpo": [plain]}, 5) is None
+
+
+def test_heldout_final_and_area_by_hand(heldout_runs):
+    run = load_run(heldout_runs[0])  # eval/accuracy 0.4 at step 10, 0.6 at step 20
+    final, area = curves.heldout_summary(run)
+    assert final == pytest.approx(0.6) and area == pytest.approx(0.5)  # (0.4 + 0.6) / 2
+    assert curves.heldout_summary(run, horizon=15) == pytest.approx((0.4, 0.4))
+    assert curves.heldout_summary(run, horizon=5) is None

@@ -126,6 +126,29 @@ def group_pass_at_k(run: Run) -> dict[int, Curve]:
     return dict(sorted(found.items()))
 
 
+def heldout_summary(run: Run, horizon: int | None = None) -> tuple[float, float] | None:
+    """(final, area under the curve) of the run's in-training held-out accuracy (`eval/accuracy`)
+    over the evaluations at or before `horizon`; None without any.
+
+    Final is the last evaluation's accuracy. The area is the trapezoidal integral over the
+    evaluated steps divided by their span: the held-out accuracy averaged over training, in
+    accuracy units (one evaluation: its value), so runs of different lengths compare.
+    """
+    curve = eval_accuracy(run)
+    if curve is None:
+        return None
+    keep = np.isfinite(curve.values)
+    if horizon is not None:
+        keep &= curve.steps <= horizon
+    steps, values = curve.steps[keep].astype(float), curve.values[keep]
+    if not values.size:
+        return None
+    if values.size == 1:
+        return float(values[0]), float(values[0])
+    area = float(np.trapezoid(values, steps)) / float(steps[-1] - steps[0])
+    return float(values[-1]), area
+
+
 def missing_hierarchy_metrics(run: Run) -> list[str]:
     """Hierarchy keys the run never logged (all of them when trained with the metrics off)."""
     return [key for key in HIERARCHY_KEYS if run.series(key) is None]

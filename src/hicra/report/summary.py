@@ -81,6 +81,8 @@ def run_stats(run: Run, window: int) -> dict[str, Any]:
         stats["final_eval_step"] = int(run.steps[finite][-1])
     if held := heldout_stats(run):
         stats["heldout"] = held
+    if (summary := curves.heldout_summary(run)) is not None:
+        stats["eval_accuracy_auc"] = summary[1]  # held-out accuracy averaged over training
     if (ratio := run.series(curves.PLANNING_RATIO)) is not None:
         smoothed = smooth(ratio, window)
         finite = smoothed[np.isfinite(smoothed)]
