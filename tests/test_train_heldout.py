@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from hicra import __version__
 from hicra.cli import main
 from hicra.jsonl import read_jsonl
 from hicra.run_folder import Metric, heldout_step_dir, parse_heldout_key
@@ -47,6 +48,7 @@ def test_four_steps_with_eval_steps_2_evaluate_twice(
     assert main(args) == 0
     rows = heldout_rows(out)
     assert [r["step"] for r in rows] == [2, 4]
+    assert f"hicra_version: {__version__}" in (out / "config.yaml").read_text()
     for row in rows:
         acc = row[Metric.heldout("heldout", "accuracy")]
         assert 0.0 <= acc <= 1.0 and row[Metric.EVAL_ACCURACY] == acc
@@ -149,8 +151,6 @@ def test_a_bad_eval_benchmark_fails_before_the_model_loads(tiny_model_dir, tmp_p
 
 
 def test_version(capsys):
-    from hicra import __version__
-
     assert main(["--version"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"hicra {__version__} (trl ") and "torch" in out

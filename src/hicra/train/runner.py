@@ -136,6 +136,12 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     if config.eval_benchmarks:  # read now: a bad benchmark name or file fails before the model
         from hicra.train.heldout_eval import HeldoutSet
 
+        if processing.vision:
+            raise HicraError(
+                "eval_benchmarks: held-out evaluation while training supports text models; "
+                f"evaluate the checkpoints of {args.model!r} with hicra eval"
+            )
+
         heldout = HeldoutSet.load(config.eval_benchmarks, config.eval_limit, prompt_style(args))
     return Prepared(
         model_path, processing.processing_class, dataset, rewards, peft_config, run_config, heldout
