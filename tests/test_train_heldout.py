@@ -168,3 +168,27 @@ def test_train_help_puts_hicra_and_common_options_first(capsys):
     assert main(["train", "--help-all"]) == 0
     full = capsys.readouterr().out
     assert "--adam_beta1" in full and len(full) > 3 * len(short)
+
+
+def test_heldout_evaluation_with_two_processes(tiny_model_dir, tmp_path, heldout_file):
+    """Two gloo processes split the 3 problems (2 + 1, padded to 2 each); rank 0 writes all 3."""
+    import subprocess
+
+    from tests.conftest import accelerate_launch
+
+    train = write_jsonl(
+        tmp_path / "train.jsonl",
+        [{"question": f"What is {i} + 2?", "answer": str(i + 2)} for i in range(8)],
+    )
+    out = tmp_path / "run"
+    args = tiny_args(tiny_model_dir, train, out, "--eval-benchmarks", str(heldout_file))
+    args[args.index("--per-device-train-batch-size") + 1] = "4"
+    args[args.index("--save-steps") + 1] = "2"
+    launch = [*accelerate_launch(29522), "-m", "hicra.cli"]
+    result = subprocess.run(
+        [*launch, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["step"] for r in heldout_rows(out)] == [2]  # at the end only (no --eval-steps)
+    samples = (heldout_step_dir(out, 2) / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 3 and len({json.loads(x)["id"] for x in samples}) == 3

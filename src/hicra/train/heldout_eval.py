@@ -141,7 +141,9 @@ def policy_for_generation(trainer: Any) -> Iterator[Any]:
             trainer.model_wrapped,
             trainer.accelerator,
             gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs,
         ) as model,
+        trainer._dist.summon_full_params(trainer.model_wrapped, recurse=False),
         torch.random.fork_rng(
             devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []
         ),
@@ -286,11 +288,15 @@ class HeldoutEvaluator:
         every = eval_steps(self.trainer.args, max_steps)
         return is_due(step, every, max_steps) and step not in self.done
 
-    def _my_share(self) -> list[tuple[Benchmark, Problem]]:
-        """This process's problems (round robin; server-mode vLLM sends them all from rank 0)."""
+    def _my_share(self) -> tuple[list[tuple[Benchmark, Problem]], int]:
+        """This process's problems (round robin), and how many copies of its first one pad it to
+        the longest share: sharded models (FSDP, ZeRO-3) need every process to make the same
+        number of generate calls. The padding's completions are dropped."""
         work = [(b, p) for b in self.heldout.benchmarks for p in self.heldout.problems[b.name]]
         acc = self.trainer.accelerator
-        return work[acc.process_index :: acc.num_processes]
+        share = work[acc.process_index :: acc.num_processes]
+        longest = -(-len(work) // acc.num_processes)
+        return share, (longest - len(share)) if share else 0
 
     def _generate(self, requests: list[Request]) -> list[list[Completion]]:
         if getattr(self.trainer, "use_vllm", False):
@@ -302,12 +308,13 @@ class HeldoutEvaluator:
         from accelerate.utils import gather_object
 
         start = time.perf_counter()
-        share = self._my_share()
+        share, padding = self._my_share()
         n = self.settings.samples
         requests = [
-            Request(self.prompt_ids[(b.name, p.id)], n, f"{b.name}/{p.id}/0") for b, p in share
+            Request(self.prompt_ids[(b.name, p.id)], n, f"{b.name}/{p.id}/0")
+            for b, p in share + share[:1] * padding
         ]
-        completions = self._generate(requests)
+        completions = self._generate(requests)[: len(share)]
         records = self._check(share, completions)
         everything = [r for part in gather_object([records]) for r in part]
         self.done.add(step)
