@@ -49,6 +49,10 @@ def test_four_steps_with_eval_steps_2_evaluate_twice(
     rows = heldout_rows(out)
     assert [r["step"] for r in rows] == [2, 4]
     assert f"hicra_version: {__version__}" in (out / "config.yaml").read_text()
+    # report_to loggers get them as transformers' eval metrics (eval_ prefix: filed under eval/)
+    history = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["log_history"]
+    logged = [h for h in history if "eval_heldout/accuracy" in h]
+    assert [h["step"] for h in logged] == [2, 4] and all("eval_seconds" in h for h in logged)
     for row in rows:
         acc = row[Metric.heldout("heldout", "accuracy")]
         assert 0.0 <= acc <= 1.0 and row[Metric.EVAL_ACCURACY] == acc

@@ -45,7 +45,7 @@ from hicra.run_folder import (
 )
 from hicra.tagging import PlanningTagger
 from hicra.train import placebo
-from hicra.train.callbacks import CompactProgressCallback, MetricsCallback
+from hicra.train.callbacks import CompactProgressCallback, MetricsCallback, as_trainer_logs
 from hicra.train.config import HICRAConfig
 from hicra.train.group_passk import group_pass_at_k
 from hicra.train.heldout_eval import HeldoutEvaluator, HeldoutSet
@@ -165,7 +165,7 @@ class HICRATrainer(GRPOTrainer):
         step N means the evaluation at N is in metrics.jsonl, so a resume never redoes it."""
         step = self.state.global_step
         if self.heldout_evaluator is not None and self.heldout_evaluator.due(step):
-            logs = self.heldout_evaluator.run(step)
+            logs = as_trainer_logs(self.heldout_evaluator.run(step))
             self.state.log_history.append({**logs, "step": step})
             # straight to the callbacks (metrics.jsonl, report_to backends): GRPOTrainer.log would
             # add and clear the step's training metrics; on_log clears should_log, which the
