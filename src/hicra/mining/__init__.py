@@ -11,7 +11,8 @@ against sentence labels of planning and execution.
 
 from hicra.mining.compare import Comparison, compare_to_reference
 from hicra.mining.config import CONTRASTIVE, PAPER, MiningConfig, MiningError
-from hicra.mining.pipeline import Cluster, GramChoice, MiningResult, mine
+from hicra.mining.pipeline import mine
+from hicra.mining.pool import Cluster, GramChoice, MiningResult
 from hicra.mining.scoring import SelectionRules
 from hicra.mining.sources import SourceError, TraceSpec
 

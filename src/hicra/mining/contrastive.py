@@ -24,7 +24,7 @@ from hicra.mining.config import MiningConfig, MiningError
 from hicra.mining.contrast import PROBLEMS, ContrastReport, DistinctTexts, check_sources, file_texts
 from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
 from hicra.mining.ngrams import doc_ngrams, sentences
-from hicra.mining.pipeline import (
+from hicra.mining.pool import (
     GramChoice,
     MiningResult,
     Pool,
