@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hicra.errors import HicraError
+from hicra.eval.backends import choose_backend, make_backend
 from hicra.eval.checkers import CHECKERS, Checker, make_checker
 from hicra.eval.choices import check_with_choices
 from hicra.eval.registry import (
@@ -42,10 +43,8 @@ from hicra.eval.sampling import (
     Backend,
     Request,
     SamplingSettings,
-    choose_backend,
     encode_prompt,
     load_eval_tokenizer,
-    make_backend,
     prompt_format,
 )
 from hicra.eval.vision import check_modality
