@@ -53,6 +53,7 @@ from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
 from hicra.models import model_fingerprint, resolve_model_path
+from hicra.output_folder import make_output_folder
 from hicra.prompts import PromptStyle
 
 SAMPLES_FILE = "samples.jsonl"
@@ -265,13 +266,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     tokenizer = load_eval_tokenizer(model_path)
     source = _Source(backend_name, model_path, tokenizer)
 
-    output_dir = Path(config.output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise EvalError(f"output folder {output_dir} is a file, not a folder")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EvalError(f"cannot create the output folder {output_dir}: {err.strerror}") from None
+    output_dir = make_output_folder(Path(config.output_dir).expanduser(), error=EvalError)
     lock = FolderLock(output_dir, "evaluation folder").acquire()  # one writer per folder
     try:
         return _evaluate_in(
