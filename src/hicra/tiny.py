@@ -3,12 +3,7 @@
 The old name is bound to the moved module itself, so every name in it keeps working.
 """
 
-import sys
-import warnings
-
+from hicra._aliases import deprecated_alias
 from hicra.testing import tiny as _moved
 
-warnings.warn(
-    f"{__name__} is deprecated: it moved to hicra.testing.tiny", DeprecationWarning, stacklevel=2
-)
-sys.modules[__name__] = _moved
+deprecated_alias(__name__, _moved)
