@@ -191,6 +191,8 @@ def test_deprecated_aliases_still_work_and_warn():
     code += (
         "import hicra.eval.sampling as s, hicra.eval.backends as b\n"
         "assert s.make_backend is b.make_backend and s.choose_backend('hf') == 'hf'\n"
+        "import hicra.mining.pipeline as mp, hicra.mining.pool as pool\n"
+        "assert mp.count_pool is pool.count_pool and mp.parameters is pool.parameters\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=SRC

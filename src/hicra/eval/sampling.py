@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from hicra._aliases import moved_names
 from hicra.errors import HicraError
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
@@ -293,17 +294,11 @@ class VLLMBackend:
         ]
 
 
-def __getattr__(name: str) -> Any:
-    """Deprecated aliases: choosing and loading a backend moved to `hicra.eval.backends`."""
-    if name in ("BACKENDS", "choose_backend", "make_backend"):
-        import warnings
+def _backends() -> Any:
+    from hicra.eval import backends
 
-        from hicra.eval import backends
+    return backends
 
-        warnings.warn(
-            f"hicra.eval.sampling.{name} is deprecated: it moved to hicra.eval.backends",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(backends, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# choosing and loading a backend lived here before eval/backends.py
+__getattr__ = moved_names(__name__, ("BACKENDS", "choose_backend", "make_backend"), _backends)
