@@ -1,12 +1,13 @@
-"""Vision-language training: image rows, image prompts, modality checks, and the trainer's hooks.
+"""Vision-language training: image datasets and prompts, modality checks, and the trainer's hooks.
 
 TRL's GRPOTrainer trains a vision-language model when the processing class is a processor and the
 rows carry images; hicra feeds it exactly that and keeps the hierarchy lens on the text:
 
 - rows: an `images` (list) or `image` column of file paths relative to the data file, encoded
-  bytes, or hub image features; each image is checked before training (`hicra.images.check_image`);
+  bytes, or hub image features; each image is checked before training (`train.data` reads them);
 - prompts: the last user turn starts with one `{"type": "image"}` block per image, then the text
-  (every message in content blocks, so that TRL never puts the images into a few-shot turn);
+  (every message in content blocks, so that TRL never puts the images into a few-shot turn), built
+  by `prompts.vision_messages`, as eval builds them;
 - the planning mask covers completion tokens only: image tokens live in the prompt, TRL's HF
   generation suppresses the image token, the tagger never marks special tokens, and
   `without_media_tokens` removes any image or video token id from the mask all the same;
