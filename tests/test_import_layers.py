@@ -44,6 +44,7 @@ DEPRECATED_ALIASES = {
 # Deprecated names inside a module (a module-level __getattr__) that import their new home.
 DEPRECATED_EDGES = {
     ("hicra.eval.sampling", "hicra.eval.backends"): "sampling.choose_backend, make_backend",
+    ("hicra.train.images", "hicra.train.data"): "images.image_field, row_images",
 }
 
 
@@ -193,6 +194,8 @@ def test_deprecated_aliases_still_work_and_warn():
         "assert s.make_backend is b.make_backend and s.choose_backend('hf') == 'hf'\n"
         "import hicra.mining.pipeline as mp, hicra.mining.pool as pool\n"
         "assert mp.count_pool is pool.count_pool and mp.parameters is pool.parameters\n"
+        "import hicra.train.images as ti, hicra.train.data as td\n"
+        "assert ti.image_field is td.image_field and ti.row_images is td.row_images\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=SRC
