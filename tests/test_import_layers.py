@@ -40,6 +40,8 @@ DEPRECATED_ALIASES = {
     "hicra.tiny_vision": "hicra.testing.tiny_vision",
     "hicra.report.experiment": "hicra.experiment.report",
     "hicra.mining.selection": "hicra.mining.paper_selection",
+    "hicra.mining.contrast": "hicra.mining.contrastive_corpus",
+    "hicra.mining.scoring": "hicra.mining.contrastive_scoring",
 }
 # Deprecated names inside a module (a module-level __getattr__) that import their new home.
 DEPRECATED_EDGES = {

@@ -208,7 +208,7 @@ def summary(result: MiningResult, output: Path, show: int) -> str:
 
 
 def _contrastive_lines(result: MiningResult, output: Path, show: int) -> list[str]:
-    from hicra.mining.scoring import KEPT
+    from hicra.mining.contrastive_scoring import KEPT
 
     prov = result.grams.provenance
     contrast = result.contrast

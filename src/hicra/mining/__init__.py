@@ -6,9 +6,9 @@ them into sentences and word n-grams, `counting` counts document frequencies and
 in bounded memory, `config` holds the parameters of both selections, `pool` is pass 1 and the
 result types, `pipeline` checks the config and dispatches. The paper's pipeline: `paper_pipeline`
 wires it, `clustering` groups paraphrases, `paper_selection` scores clusters. Contrastive
-selection: `contrastive` wires it, `contrast` reads the contrast corpus, `scoring` scores and tests
-each n-gram. Measuring a set: `compare` against a reference set, `evaluation` against sentence
-labels of planning and execution.
+selection: `contrastive` wires it, `contrastive_corpus` reads the contrast corpus,
+`contrastive_scoring` scores and tests each n-gram. Measuring a set: `compare` against a reference
+set, `evaluation` against sentence labels of planning and execution.
 
 The public names are imported on first use, so that `import hicra.mining.names` (the CLI) loads
 neither numpy nor scipy.
@@ -28,7 +28,7 @@ _PUBLIC = {
     "MiningConfig": "hicra.mining.config",
     "MiningError": "hicra.mining.config",
     "MiningResult": "hicra.mining.pool",
-    "SelectionRules": "hicra.mining.scoring",
+    "SelectionRules": "hicra.mining.contrastive_scoring",
     "SourceError": "hicra.mining.sources",
     "TraceSpec": "hicra.mining.sources",
     "compare_to_reference": "hicra.mining.compare",
@@ -53,10 +53,10 @@ __all__ = [
 if TYPE_CHECKING:
     from hicra.mining.compare import Comparison, compare_to_reference
     from hicra.mining.config import MiningConfig, MiningError
+    from hicra.mining.contrastive_scoring import SelectionRules
     from hicra.mining.names import CONTRASTIVE, PAPER
     from hicra.mining.pipeline import mine
     from hicra.mining.pool import Cluster, GramChoice, MiningResult
-    from hicra.mining.scoring import SelectionRules
     from hicra.mining.sources import SourceError, TraceSpec
 
 

@@ -9,10 +9,10 @@ from typing import TypeVar
 
 from hicra.errors import HicraError
 from hicra.mining.clustering import DEFAULT_THRESHOLD, MINILM, NONE
-from hicra.mining.contrast import PROBLEMS
+from hicra.mining.contrastive_corpus import PROBLEMS
+from hicra.mining.contrastive_scoring import SelectionRules
 from hicra.mining.counting import DEFAULT_MAX_ENTRIES
 from hicra.mining.names import CONTRASTIVE, PAPER, SELECTIONS
-from hicra.mining.scoring import SelectionRules
 
 T = TypeVar("T")
 

@@ -2,13 +2,14 @@
 
 `mine` checks the config and dispatches; pass 1 and the result types are shared (`pool.py`).
 
-`contrastive` (the default; `contrastive.py` wires it, `scoring.py` says why a gram is kept):
+`contrastive` (the default; `contrastive.py` wires it, `contrastive_scoring.py` says why a gram
+is kept):
 
     pass 1   document frequency of every word n-gram, 1-5 words (bounded memory, `counting.py`)
              -> the pool: n-grams in at least `min_df` traces
     pass 2   per pool gram: exact document frequency, occurrences, occurrences in sentences with
              math, sentence openings, traces per group; the distinct problem statements counted
-             as the contrast corpus (and any contrast files, `contrast.py`)
+             as the contrast corpus (and any contrast files, `contrastive_corpus.py`)
     select   scores and tests, the first `max_grams` by document frequency
 
 `paper` (the paper's section 2, PAPER.md; `paper_pipeline.py`):

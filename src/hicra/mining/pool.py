@@ -14,7 +14,7 @@ from typing import Any
 
 from hicra.grams import StrategicGrams
 from hicra.mining.config import CONTRASTIVE, MiningConfig, MiningError, auto_min_df
-from hicra.mining.contrast import ContrastReport
+from hicra.mining.contrastive_corpus import ContrastReport
 from hicra.mining.counting import BoundedDocFrequency, NgramFn
 from hicra.mining.sources import CorpusReport, TraceSpec
 
