@@ -119,8 +119,8 @@ def check_numbers_early(argv: list[str]) -> tuple[dict[str, Any], str]:
     flags = raw_flag_values(argv)
     check_limits({k: v for k, v in layer.items() if k not in flags}, TRAIN, source, style="key")
     check_limits(flags, TRAIN)
-    return layer, source
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if several and not (output_dir_flag(argv) or layer.get("output_dir")):
         # each process would pick its own timestamped folder and split the checkpoints
         raise HicraError("with several processes, give the run folder: --output-dir DIR")
+    return layer, source
