@@ -41,7 +41,7 @@ def held_out_file(path: Path, count: int) -> Path:
 
 def train_args(options: argparse.Namespace, root: Path) -> list[str]:
     if options.model == "tiny":
-        from hicra.tiny import build_tiny_model
+        from hicra.testing.tiny import build_tiny_model
 
         model = build_tiny_model(root / "model")
         data = root / "train.jsonl"
