@@ -196,3 +196,15 @@ def test_heldout_evaluation_with_two_processes(tiny_model_dir, tmp_path, heldout
     assert [r["step"] for r in heldout_rows(out)] == [2]  # at the end only (no --eval-steps)
     samples = (heldout_step_dir(out, 2) / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 3 and len({json.loads(x)["id"] for x in samples}) == 3
+
+
+def test_heldout_settings_as_yaml_keys(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("eval_benchmarks: gsm8k,math500\neval_limit: 5\neval_steps: 10\n")
+    assert main(["train", "--config", str(config), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "eval_benchmarks: gsm8k,math500" in out and "eval_limit: 5" in out
+    assert "eval_steps: 10" in out and "eval_samples: 1" in out
+    config.write_text("eval_benchmarks: gsm8k\neval_limit: 0\n")
+    assert main(["train", "--config", str(config), "--print-config"]) == 2
+    assert "eval_limit must be a whole number >= 1" in capsys.readouterr().err
