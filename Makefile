@@ -3,9 +3,12 @@
 setup:
 	bash scripts/setup.sh
 
-# The verl plugin's environment: verl[verl-core] 0.9.1 next to hicra (docs/verl.md).
+# The verl plugin's environment as a verl user builds it: verl[verl-core] 0.9.1 and the trl pin of
+# verl's fsdp and megatron extras, resolved with the plugin in one pip command (docs/verl.md).
+VERL_WITH = trl==0.27.0 verl[verl-core]==0.9.1
 setup-verl:
-	HICRA_VENV=.venv-verl HICRA_EXTRAS=dev,verl bash scripts/setup.sh
+	HICRA_VENV=.venv-verl HICRA_EXTRAS=dev,verl HICRA_WITH="$(VERL_WITH)" HICRA_BUNDLED_MODEL=0 \
+		bash scripts/setup.sh
 
 browser:
 	bash scripts/install_chromium.sh
