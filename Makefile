@@ -25,8 +25,10 @@ test: lint browser
 	$(MAKE) test-verl
 
 # verl's real trainer and TransferQueue on a local Ray cluster; here a missing verl fails, never skips.
+# test_packaging.py again beside verl's trl pin: the core without trl, `hicra train` names its extra.
 test-verl: setup-verl
-	HICRA_REQUIRE_VERL=1 .venv-verl/bin/python -m pytest -q tests/test_verl_plugin.py tests/test_verl_credit.py
+	HICRA_REQUIRE_VERL=1 .venv-verl/bin/python -m pytest -q tests/test_verl_plugin.py \
+		tests/test_verl_credit.py tests/test_packaging.py
 
 bench: setup
 	.venv/bin/python benchmarks/tagging.py
