@@ -23,7 +23,7 @@ import scipy.stats
 from hicra.experiment import EXPERIMENT_FILE, SEED_PREFIX
 from hicra.experiment.spec import DEFAULT_THRESHOLD, ExperimentError
 from hicra.experiment.status import State, discover, eval_score, run_status
-from hicra.report.curves import final_window
+from hicra.report.curves import final_window, heldout_summary
 from hicra.report.phases import smooth
 from hicra.report.runs import Run, load_run
 from hicra.run_folder import Metric
@@ -34,11 +34,19 @@ LABELS = {
     "mean_accuracy": "mean accuracy",
     "steps_to_threshold": "steps to threshold",
     "heldout_accuracy": "held-out accuracy",
+    "training_heldout_final": "held-out accuracy in training (final)",
+    "training_heldout_auc": "held-out accuracy in training (area)",
     "planning_ratio_end": "planning ratio (end)",
     "execution_entropy_end": "execution entropy (end)",
     "semantic_entropy_end": "semantic entropy (end)",
 }
-COMPARED = ("mean_accuracy", "final_accuracy", "heldout_accuracy")
+COMPARED = (
+    "mean_accuracy",
+    "final_accuracy",
+    "heldout_accuracy",
+    "training_heldout_final",
+    "training_heldout_auc",
+)
 END_KEYS = {
     "planning_ratio_end": Metric.PLANNING_RATIO,
     "execution_entropy_end": Metric.EXECUTION_ENTROPY,
@@ -212,6 +220,10 @@ def run_values(item: ExperimentRun, horizon: int, threshold: float) -> dict[str,
         if finite.size:
             out[name] = float(np.mean(finite[-final_window(finite.size) :]))
     out["heldout_accuracy"] = item.heldout
+    # `hicra train --eval-benchmarks`: the last in-training evaluation and the area under the
+    # held-out curve (its mean over training), over the evaluations up to the horizon
+    if (heldout := heldout_summary(item.run, horizon)) is not None:
+        out["training_heldout_final"], out["training_heldout_auc"] = heldout
     return out
 
 
