@@ -149,7 +149,7 @@ def test_select_gives_the_first_failed_test_and_ranks_by_df():
         words=np.array([2, 2, 2, 1, 1, 2, 2, 2]),
         evenness=np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.2, 0.9]),
     )
-    reasons = select(grams, scores, SelectionRules(max_grams=2))
+    reasons = select(grams, scores, SelectionRules(max_grams=2, max_math_log_odds=0.5))
     # "c d" fails three tests: the first (contrast) is its reason; 3 pass: df 50, 45, 10
     assert reasons == [
         KEPT, PROBLEM_LANGUAGE, MATH_BOUND, NOT_OPENER, KEPT, FRAGMENT, TOPIC_BOUND, "beyond --max-grams",
@@ -248,9 +248,10 @@ def test_planted_phrases_get_their_reasons(planted):
     assert stats[PLAN]["evenness"] > 0.9
     prov = result.grams.provenance
     assert prov["selection"] == CONTRASTIVE and prov["contrast"]["distinct_texts"] == {
-        "problems": 200
+        "problems": 200,
+        "solutions": 3119,  # the bundled reference solutions
     }
-    assert prov["parameters"]["rules"]["max_grams"] == 100 and prov["parameters"]["min_df"] == 8
+    assert prov["parameters"]["rules"]["max_grams"] == 120 and prov["parameters"]["min_df"] == 8
     assert prov["groups"]["groups"] == 4 and prov["reasons"][KEPT] == 2
     assert {"gram": PROBLEM, "df": 100, "reason": PROBLEM_LANGUAGE} in prov["rejected"]
 
@@ -280,8 +281,10 @@ def test_contrast_file_and_errors(planted, tmp_path):
     empty.write_text(
         "".join(json.dumps({"text": r["completion"], "problem": "  "}) + "\n" for r in rows)
     )
-    with pytest.raises(MiningError, match="the contrast corpus is empty"):
+    with pytest.raises(MiningError, match="the contrast source problems is empty"):
         mine([empty], MiningConfig(min_df=8))
+    with pytest.raises(MiningError, match="the contrast corpus is empty"):
+        mine([empty], MiningConfig(min_df=8, contrast=("problems",)))
     with pytest.raises(SourceError, match="no field 'question'"):
         mine([planted], MiningConfig(min_df=8), TraceSpec(problem_field="question"))
 
@@ -382,7 +385,7 @@ def test_cli_mines_and_evaluates(planted, tmp_path, capsys):
     code = main(["mine", str(planted), "-o", str(out), "--min-df", "8", "--evaluate", str(ann)])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "contrast: problems 200 distinct texts (0 repeats skipped)" in printed
+    assert "contrast: problems 200, solutions 3,119 distinct texts (0 repeats skipped)" in printed
     assert "groups: 4 (200 traces have one); evenness computed" in printed
     assert f"kept 2 grams, written to {out}" in printed
     assert "#1   'let me double check'" in printed

@@ -69,9 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="SOURCE",
-        help="what solvers are contrasted with: 'problems' (default: the traces' own problem "
-        "statements) or a file (JSONL/Parquet text field, or .txt lines, e.g. reference "
-        "solutions); repeat to combine",
+        help="what solvers are contrasted with, each source on its own: 'problems' (the traces' "
+        "own problem statements), 'solutions' (reference solutions bundled with hicra) or a file "
+        "(JSONL/Parquet text field, or .txt lines); repeat to combine (default: problems and "
+        "solutions)",
     )
     group.add_argument(
         "--problem-field",
@@ -89,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dataset, else the problem; none: no evenness test)",
     )
     group.add_argument(
-        "--max-grams", type=positive_int, default=None, help="grams kept (default 100)"
+        "--max-grams", type=positive_int, default=None, help="grams kept (default 120)"
     )
     group.add_argument(
         "--min-evenness",
@@ -101,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-math-log-odds",
         type=float,
         default=None,
-        help="how much more a gram may occur in sentences with math (log-odds, default 0.5)",
+        help="how much more a gram may occur in sentences with math (log-odds, default 0.75)",
     )
     paper = parser.add_argument_group("the paper's pipeline (--selection paper)")
     paper.add_argument(
@@ -238,14 +239,16 @@ def _contrastive_lines(result: MiningResult, output: Path, show: int) -> list[st
     ]
     if show > 0:
         lines.append(
-            "top grams (traces with it; log-odds vs contrast, z; log-odds in math sentences):"
+            "top grams (traces with it; lowest log-odds vs a contrast source, z, that source; "
+            "log-odds in math sentences):"
         )
         for rank, c in enumerate(result.kept_choices[:show]):
             s = c.scores
             share = 100 * c.df / result.corpus.used
             lines.append(
                 f"  #{rank + 1:<3} {c.gram!r:<28} {c.df:>7,} ({share:4.1f}%)  "
-                f"{s['contrast_log_odds']:+.2f} z {s['contrast_z']:+.1f}  {s['math_log_odds']:+.2f}"
+                f"{s['contrast_log_odds']:+.2f} z {s['contrast_z']:+.1f} {s['contrast_source']:<9}  "
+                f"{s['math_log_odds']:+.2f}"
             )
     return lines
 

@@ -21,7 +21,14 @@ import numpy as np
 
 from hicra.grams import StrategicGrams
 from hicra.mining.config import MiningConfig, MiningError
-from hicra.mining.contrast import PROBLEMS, ContrastReport, DistinctTexts, check_sources, file_texts
+from hicra.mining.contrast import (
+    PROBLEMS,
+    SOLUTIONS,
+    ContrastReport,
+    DistinctTexts,
+    check_sources,
+    file_texts,
+)
 from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
 from hicra.mining.ngrams import doc_ngrams, sentences
 from hicra.mining.pipeline import (
@@ -33,9 +40,13 @@ from hicra.mining.pipeline import (
     parameters,
 )
 from hicra.mining.scoring import (
+    CONTRAST_FILE_LANGUAGE,
     KEPT,
+    PROBLEM_LANGUAGE,
+    SOLUTION_LANGUAGE,
     GramScores,
     SelectionRules,
+    binding_contrast,
     extension_shares,
     ranked,
     rate_evenness,
@@ -47,17 +58,29 @@ from hicra.mining.sources import CorpusReport, TraceSpec, iter_trace_rows
 PROVENANCE_REJECTED = 200  # the most frequent rejected pool grams recorded with their reason
 
 
+def _source_reason(source: str) -> str:
+    return {PROBLEMS: PROBLEM_LANGUAGE, SOLUTIONS: SOLUTION_LANGUAGE}.get(
+        source, CONTRAST_FILE_LANGUAGE
+    )
+
+
 def _score(
     pool: Sequence[str],
     profile: GramProfile,
-    contrast_counts: np.ndarray,
-    contrast_totals: np.ndarray,
+    contrast: Sequence[tuple[str, np.ndarray, np.ndarray]],
     rules: SelectionRules,
 ) -> GramScores:
+    """`contrast`: per source (name, counts of the pool grams, n-gram totals by length)."""
     words = np.array([g.count(" ") + 1 for g in pool], dtype=np.int64)
     occ = profile.occurrences
-    contrast_delta, contrast_z = weighted_log_odds(
-        occ, contrast_counts, profile.order_totals[words], contrast_totals[words], rules.prior
+    ratios = [
+        weighted_log_odds(occ, counts, profile.order_totals[words], totals[words], rules.prior)
+        for _, counts, totals in contrast
+    ]
+    by_source = np.array([delta for delta, _ in ratios])
+    floors = [0.0 if name == PROBLEMS else rules.solution_floor for name, _, _ in contrast]
+    contrast_delta, contrast_z, source = binding_contrast(
+        by_source, np.array([z for _, z in ratios]), floors
     )
     math_occ = profile.math_occurrences
     prose_totals = profile.order_totals - profile.order_math_totals
@@ -84,18 +107,30 @@ def _score(
         opening_share=profile.openings / np.maximum(occ, 1),
         words=words,
         evenness=evenness,
+        contrast_source=source,
+        contrast_reasons=tuple(_source_reason(name) for name, _, _ in contrast),
+        contrast_by_source=by_source,
     )
 
 
 def _gram_scores(
-    profile: GramProfile, scores: GramScores, contrast_counts: np.ndarray, i: int
+    profile: GramProfile,
+    scores: GramScores,
+    contrast: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    i: int,
 ) -> dict[str, Any]:
     def r(value: float) -> float:
         return round(float(value), 4)
 
+    assert scores.contrast_by_source is not None and scores.contrast_source is not None
     return {
         "occurrences": int(profile.occurrences[i]),
-        "contrast_occurrences": int(contrast_counts[i]),
+        "contrast_occurrences": sum(int(counts[i]) for _, counts, _ in contrast),
+        "contrast_occurrences_by_source": {name: int(counts[i]) for name, counts, _ in contrast},
+        "contrast_log_odds_by_source": {
+            name: r(scores.contrast_by_source[k, i]) for k, (name, _, _) in enumerate(contrast)
+        },
+        "contrast_source": contrast[int(scores.contrast_source[i])][0],
         "contrast_log_odds": r(scores.contrast_log_odds[i]),
         "contrast_z": r(scores.contrast_z[i]),
         "math_log_odds": r(scores.math_log_odds[i]),
@@ -134,14 +169,17 @@ def mine_contrastive(
     start = time.perf_counter()
     contrast = ContrastReport(list(config.contrast))
     distinct = DistinctTexts(contrast)
-    counter = OccurrenceCounter(candidates, config.ngram_min, config.ngram_max)
+    counters = {
+        source: OccurrenceCounter(candidates, config.ngram_min, config.ngram_max)
+        for source in config.contrast
+    }
     use_problems = PROBLEMS in config.contrast
 
     def profiled() -> Iterator[tuple[list[Any], str | None]]:
         for row in rows(extras=True):
             if use_problems and row.problem is not None:
                 for problem in distinct([row.problem], PROBLEMS):  # counted once per text
-                    counter.add(problem)
+                    counters[PROBLEMS].add(problem)
             yield sentences(row.text), row.group
 
     profile = gram_profile(profiled(), candidates, config.ngram_min, config.ngram_max)
@@ -156,10 +194,12 @@ def mine_contrastive(
         if source != PROBLEMS:
             texts = file_texts(source, config.contrast_field, contrast.files, max_line_bytes)
             for text in distinct(texts, source):
-                counter.add(text)
-    counts, totals = counter.counts, counter.totals
-    contrast.ngrams = int(totals.sum())
-    contrast.shared = int(counts.sum())
+                counters[source].add(text)
+    for source, counter in counters.items():
+        contrast.ngrams_by_source[source] = int(counter.totals.sum())
+        contrast.shared_by_source[source] = int(counter.counts.sum())
+    contrast.ngrams = sum(contrast.ngrams_by_source.values())
+    contrast.shared = sum(contrast.shared_by_source.values())
     _check_contrast(contrast, len(candidates))
     timings["contrast files"] = time.perf_counter() - start
 
@@ -167,15 +207,15 @@ def mine_contrastive(
     keep = profile.df >= first.min_df  # exact now, also after a pruned pass 1
     pool = [g for g, k in zip(candidates, keep.tolist(), strict=True) if k]
     profile = _subset(profile, keep)
-    counts = counts[keep]
+    by_source = [(s, c.counts[keep], c.totals) for s, c in counters.items()]
     if not pool:
         raise no_ngram_error(config, first.min_df, first.corpus.used)
-    scores = _score(pool, profile, counts, totals, rules)
+    scores = _score(pool, profile, by_source, rules)
     reasons = select(pool, scores, rules)
     order = ranked(pool, scores, reasons)
     choices = [
         GramChoice(
-            pool[i], reasons[i], int(profile.df[i]), _gram_scores(profile, scores, counts, i)
+            pool[i], reasons[i], int(profile.df[i]), _gram_scores(profile, scores, by_source, i)
         )
         for i in order
     ]
@@ -300,7 +340,14 @@ def _check_problems(config: MiningConfig, corpus: CorpusReport) -> None:
 
 
 def _check_contrast(contrast: ContrastReport, pool: int) -> None:
-    """An empty contrast corpus, or one sharing no n-gram with the pool, cannot contrast."""
+    """An empty contrast source, or one sharing no n-gram with the pool, cannot contrast."""
+    for source in contrast.sources:
+        texts = contrast.texts.get(source, 0)
+        if contrast.ngrams_by_source.get(source, 0) == 0 and contrast.ngrams > 0:
+            raise MiningError(
+                f"the contrast source {source} is empty ({texts:,} distinct texts; no word "
+                "n-gram of the mined lengths in it): is it the right field or file?"
+            )
     what = ", ".join(f"{source}: {n:,} distinct texts" for source, n in contrast.texts.items())
     if contrast.ngrams == 0:
         raise MiningError(
