@@ -251,7 +251,7 @@ def test_planted_phrases_get_their_reasons(planted):
         "problems": 200,
         "solutions": 3119,  # the bundled reference solutions
     }
-    assert prov["parameters"]["rules"]["max_grams"] == 120 and prov["parameters"]["min_df"] == 8
+    assert prov["parameters"]["rules"]["max_grams"] == 110 and prov["parameters"]["min_df"] == 8
     assert prov["groups"]["groups"] == 4 and prov["reasons"][KEPT] == 2
     assert {"gram": PROBLEM, "df": 100, "reason": PROBLEM_LANGUAGE} in prov["rejected"]
 

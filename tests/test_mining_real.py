@@ -74,7 +74,7 @@ def test_contrastive_beats_the_papers_pipeline_on_real_traces(real):
     gap = hit_rates(contrastive.grams, labels).gap
     assert gap > hit_rates(paper.grams, labels).gap
     assert gap > hit_rates(preset, labels).gap
-    assert sum(c.reason == KEPT for c in contrastive.choices) == len(contrastive.grams) == 120
+    assert sum(c.reason == KEPT for c in contrastive.choices) == len(contrastive.grams) == 110
 
 
 def test_evaluate_on_real_labels(real, capsys):

@@ -90,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dataset, else the problem; none: no evenness test)",
     )
     group.add_argument(
-        "--max-grams", type=positive_int, default=None, help="grams kept (default 120)"
+        "--max-grams", type=positive_int, default=None, help="grams kept (default 110)"
     )
     group.add_argument(
         "--min-evenness",
@@ -102,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-math-log-odds",
         type=float,
         default=None,
-        help="how much more a gram may occur in sentences with math (log-odds, default 0.75)",
+        help="how much more a gram may occur in sentences with math (log-odds, default 0.5)",
     )
     paper = parser.add_argument_group("the paper's pipeline (--selection paper)")
     paper.add_argument(

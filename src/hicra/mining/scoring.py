@@ -135,9 +135,9 @@ def extension_shares(grams: Sequence[str], occurrences: np.ndarray) -> np.ndarra
 class SelectionRules:
     """The size of the set, the prior of the log-odds ratios and the tests' thresholds (module doc)."""
 
-    max_grams: int = 120
+    max_grams: int = 110
     prior: float = 1000.0  # alpha_0: pseudo-counts of the Dirichlet prior
-    max_math_log_odds: float = 0.75
+    max_math_log_odds: float = 0.5
     fragment_share: float = 0.9
     min_opening_share: float = 0.5
     min_evenness: float = 0.5
