@@ -237,6 +237,13 @@ def _contrastive_lines(result: MiningResult, output: Path, show: int) -> list[st
         f"{len(result.grams):,} grams, written to {output}",
         f"not kept: {rejected}",
     ]
+    looping = prov.get("looping_traces", {})
+    if looping.get("traces"):
+        named = ", ".join(looping["first"][:3]) + (", ..." if looping["traces"] > 3 else "")
+        lines.append(
+            f"looping traces: {looping['traces']:,} ({named}); "
+            f"{looping['repeated_sentences_not_counted']:,} repeated sentences not counted"
+        )
     if show > 0:
         lines.append(
             "top grams (traces with it; lowest log-odds vs a contrast source, z, that source; "

@@ -29,7 +29,13 @@ from hicra.mining.contrast import (
     check_sources,
     file_texts,
 )
-from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
+from hicra.mining.counting import (
+    LOOP_SHARE,
+    MAX_SENTENCE_REPEATS,
+    GramProfile,
+    OccurrenceCounter,
+    gram_profile,
+)
 from hicra.mining.ngrams import doc_ngrams, sentences
 from hicra.mining.pipeline import (
     GramChoice,
@@ -56,6 +62,7 @@ from hicra.mining.scoring import (
 from hicra.mining.sources import CorpusReport, TraceSpec, iter_trace_rows
 
 PROVENANCE_REJECTED = 200  # the most frequent rejected pool grams recorded with their reason
+PROVENANCE_LOOPING = 20  # looping traces named (file:line)
 
 
 def _source_reason(source: str) -> str:
@@ -175,8 +182,12 @@ def mine_contrastive(
     }
     use_problems = PROBLEMS in config.contrast
 
+    second = CorpusReport()
+    where: list[tuple[int, int]] = []  # (file, line) of each trace, to name looping ones
+
     def profiled() -> Iterator[tuple[list[Any], str | None]]:
-        for row in rows(extras=True):
+        for row in rows(second, extras=True):
+            where.append((len(second.files) - 1, second.files[-1].rows.lines))
             if use_problems and row.problem is not None:
                 for problem in distinct([row.problem], PROBLEMS):  # counted once per text
                     counters[PROBLEMS].add(problem)
@@ -227,7 +238,15 @@ def mine_contrastive(
             f"selection tests ({_reason_counts(choices)}); check the contrast corpus or "
             "use --selection paper"
         )
+    looping = [f"{second.files[f].path}:{line}" for f, line in map(where.__getitem__, profile.looping)]
     provenance = _provenance(paths, config, spec, first, contrast, profile, scores, choices)
+    provenance["looping_traces"] = {
+        "traces": len(looping),
+        "first": looping[:PROVENANCE_LOOPING],
+        "repeated_sentences_not_counted": profile.repeats_skipped,
+        "rule": f"a sentence counts at most {MAX_SENTENCE_REPEATS} times in a trace; a trace "
+        f"whose further repeats hold {LOOP_SHARE:.0%} or more of its words is looping",
+    }
     stats = {c.gram: {"df": c.df, "rank": rank, **c.scores} for rank, c in enumerate(kept)}
     grams = StrategicGrams([c.gram for c in kept], name=name, provenance=provenance, stats=stats)
     return MiningResult(
@@ -306,6 +325,8 @@ def _subset(profile: GramProfile, keep: np.ndarray) -> GramProfile:
         group_names=profile.group_names,
         group_sizes=profile.group_sizes,
         docs=profile.docs,
+        looping=profile.looping,
+        repeats_skipped=profile.repeats_skipped,
     )
 
 
