@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from hicra.cli import main
-from hicra.mining import mine
-from hicra.mining import counting
+from hicra.mining import counting, mine
 from hicra.mining.ngrams import sentences
 from hicra.mining.scoring import KEPT
 

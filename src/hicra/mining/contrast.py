@@ -17,9 +17,9 @@ contrast is what the problems say, not how often they were sampled.
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from hicra.mining.sources import NO_FIELD, CorpusReport, SourceError, TraceSpec, iter_trace_rows
@@ -116,9 +116,7 @@ def file_texts(
 def check_sources(sources: Sequence[str]) -> None:
     """Each source is `problems`, `solutions` or an existing file, before anything is read."""
     if not sources:
-        raise SourceError(
-            "--contrast: no contrast source; give 'problems', 'solutions' or a file"
-        )
+        raise SourceError("--contrast: no contrast source; give 'problems', 'solutions' or a file")
     for source in sources:
         if source not in BUILTIN_SOURCES and not Path(source).is_file():
             what = "is a folder" if Path(source).is_dir() else "does not exist"

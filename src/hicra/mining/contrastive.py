@@ -238,7 +238,9 @@ def mine_contrastive(
             f"selection tests ({_reason_counts(choices)}); check the contrast corpus or "
             "use --selection paper"
         )
-    looping = [f"{second.files[f].path}:{line}" for f, line in map(where.__getitem__, profile.looping)]
+    looping = [
+        f"{second.files[f].path}:{line}" for f, line in map(where.__getitem__, profile.looping)
+    ]
     provenance = _provenance(paths, config, spec, first, contrast, profile, scores, choices)
     provenance["looping_traces"] = {
         "traces": len(looping),
