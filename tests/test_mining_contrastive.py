@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import math
 import random
 import string
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from hicra.mining import (
     TraceSpec,
     mine,
 )
+from hicra.mining.contrast import solutions_path
 from hicra.mining.counting import OccurrenceCounter, gram_profile
 from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
 from hicra.mining.ngrams import sentences
@@ -31,8 +35,10 @@ from hicra.mining.scoring import (
     MATH_BOUND,
     NOT_OPENER,
     PROBLEM_LANGUAGE,
+    SOLUTION_LANGUAGE,
     TOPIC_BOUND,
     GramScores,
+    binding_contrast,
     extension_shares,
     rate_evenness,
     select,
@@ -452,3 +458,45 @@ def test_cli_never_writes_over_its_input(planted, capsys):
     assert main(["mine", str(planted), "-o", str(planted)]) == 2
     assert "mining would overwrite its corpus" in capsys.readouterr().err
     assert planted.read_bytes() == before
+
+
+def test_bundled_solutions_contrast():
+    """The default contrast's reference solutions: checksum, rows, licences (assets/contrast)."""
+    folder = solutions_path().parent
+    digest, name = (folder / "SHA256SUMS").read_text().split()
+    assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    with gzip.open(solutions_path(), "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    sources = Counter(r["source"] for r in rows)
+    assert sources == {"gsm8k/train.jsonl": 1869, "math/test.jsonl": 1250}
+    assert all(r["solution"].strip() for r in rows)
+    assert {"LICENSE.grade-school-math", "LICENSE.math-evaluation-harness"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert MiningConfig().resolved().contrast == ("problems", "solutions")
+
+
+def test_binding_contrast_is_the_lowest_ratio_above_its_floor():
+    """Hand-checked: per gram the source with the smallest log-odds minus floor wins."""
+    log_odds = np.array([[1.0, -0.2, 0.5], [0.3, 0.4, -1.5]])  # sources x grams
+    z = np.array([[2.0, -1.0, 1.0], [0.5, 0.8, -3.0]])
+    margin, z_bound, source = binding_contrast(log_odds, z, [0.0, 0.0])
+    assert margin.tolist() == [0.3, -0.2, -1.5] and source.tolist() == [1, 0, 1]
+    assert z_bound.tolist() == [0.5, -1.0, -3.0]
+    margin, _, source = binding_contrast(log_odds, z, [0.0, -1.0])  # solutions floor -1
+    assert margin.tolist() == [1.0, -0.2, -0.5] and source.tolist() == [0, 0, 1]
+    scores = GramScores(
+        df=np.array([9, 8, 7]),
+        contrast_log_odds=margin,
+        contrast_z=np.zeros(3),
+        math_log_odds=np.zeros(3),
+        extension_share=np.zeros(3),
+        opening_share=np.ones(3),
+        words=np.array([2, 2, 2]),
+        evenness=None,
+        contrast_source=source,
+        contrast_reasons=(PROBLEM_LANGUAGE, SOLUTION_LANGUAGE),
+    )
+    assert select(["a b", "c d", "e f"], scores, SelectionRules()) == [
+        KEPT, PROBLEM_LANGUAGE, SOLUTION_LANGUAGE,
+    ]  # fmt: skip
