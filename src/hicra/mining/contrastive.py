@@ -1,10 +1,13 @@
 """Contrastive selection wired over the input files (the default of `hicra mine`).
 
     pass 1   document frequency of every word n-gram, 1-5 words -> the pool (df >= min_df)
-    pass 2   `counting.gram_profile` of the pool over the traces' sentences, the distinct problem
-             statements counted as the contrast corpus on the way; then any contrast files
-    select   `scoring`: log-odds against the contrast and against math sentences, fragments,
-             sentence openers, topic evenness; the first `max_grams` by document frequency
+    pass 2   `counting.gram_profile` of the pool over the traces' sentences (a sentence counts
+             at most 3 times in a trace; looping traces are reported), the distinct problem
+             statements counted as a contrast source on the way; then the bundled reference
+             solutions and any contrast files, each source counted on its own
+    select   `scoring`: log-odds against each contrast source and against math sentences,
+             fragments, sentence openers, topic evenness; the first `max_grams` by document
+             frequency
 
 Two passes over the traces, no embedding model.
 """
