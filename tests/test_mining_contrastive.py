@@ -259,7 +259,11 @@ def test_planted_phrases_get_their_reasons(planted):
     }
     assert prov["parameters"]["rules"]["max_grams"] == 110 and prov["parameters"]["min_df"] == 8
     assert prov["groups"]["groups"] == 4 and prov["reasons"][KEPT] == 2
-    assert {"gram": PROBLEM, "df": 100, "reason": PROBLEM_LANGUAGE} in prov["rejected"]
+    rejected = {r["gram"]: r for r in prov["rejected"]}
+    assert rejected[PROBLEM]["reason"] == PROBLEM_LANGUAGE and rejected[PROBLEM]["df"] == 100
+    assert rejected[PROBLEM]["contrast_source"] == "problems"
+    assert rejected[PROBLEM]["contrast_log_odds"] <= 0
+    assert rejected[EXEC] == {"gram": EXEC, "df": 140, "reason": MATH_BOUND}
 
 
 def test_contrast_file_and_errors(planted, tmp_path):

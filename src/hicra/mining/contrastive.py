@@ -66,6 +66,7 @@ from hicra.mining.sources import CorpusReport, TraceSpec, iter_trace_rows
 
 PROVENANCE_REJECTED = 200  # the most frequent rejected pool grams recorded with their reason
 PROVENANCE_LOOPING = 20  # looping traces named (file:line)
+CONTRAST_REASONS = (PROBLEM_LANGUAGE, SOLUTION_LANGUAGE, CONTRAST_FILE_LANGUAGE)
 
 
 def _source_reason(source: str) -> str:
@@ -306,10 +307,17 @@ def _provenance(
         "pool": len(choices),
         "reasons": _reason_tally(choices),
         "passes": 2,
-        "rejected": [
-            {"gram": c.gram, "df": c.df, "reason": c.reason} for c in choices if c.reason != KEPT
-        ][:PROVENANCE_REJECTED],
+        "rejected": [_rejected(c) for c in choices if c.reason != KEPT][:PROVENANCE_REJECTED],
     }
+
+
+def _rejected(choice: GramChoice) -> dict[str, Any]:
+    """A rejected gram with its reason; a contrast reason names the source (a file's path)."""
+    entry: dict[str, Any] = {"gram": choice.gram, "df": choice.df, "reason": choice.reason}
+    if choice.reason in CONTRAST_REASONS:
+        entry["contrast_source"] = choice.scores["contrast_source"]
+        entry["contrast_log_odds"] = choice.scores["contrast_log_odds"]
+    return entry
 
 
 def _subset(profile: GramProfile, keep: np.ndarray) -> GramProfile:
