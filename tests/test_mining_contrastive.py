@@ -30,6 +30,7 @@ from hicra.mining.counting import OccurrenceCounter, gram_profile
 from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
 from hicra.mining.ngrams import sentences
 from hicra.mining.scoring import (
+    CONTRAST_FILE_LANGUAGE,
     FRAGMENT,
     KEPT,
     MATH_BOUND,
@@ -273,6 +274,9 @@ def test_contrast_file_and_errors(planted, tmp_path):
     by_file = mine([planted], MiningConfig(min_df=8, contrast=(str(problems),)))
     assert list(by_file.grams) == [PLAN, OPENER]
     assert by_file.contrast.texts == {str(problems): 200}
+    rejected = {r["gram"]: r for r in by_file.grams.provenance["rejected"]}
+    assert rejected[PROBLEM]["reason"] == CONTRAST_FILE_LANGUAGE
+    assert rejected[PROBLEM]["contrast_source"] == str(problems)
 
     unrelated = tmp_path / "unrelated.jsonl"
     unrelated.write_text(json.dumps({"text": "zebra quokka ocelot"}) + "\n")
