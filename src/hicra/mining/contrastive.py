@@ -142,7 +142,7 @@ def _gram_scores(
             name: r(scores.contrast_by_source[k, i]) for k, (name, _, _) in enumerate(contrast)
         },
         "contrast_source": contrast[int(scores.contrast_source[i])][0],
-        "contrast_log_odds": r(scores.contrast_log_odds[i]),
+        "contrast_log_odds": r(scores.contrast_by_source[scores.contrast_source[i], i]),
         "contrast_z": r(scores.contrast_z[i]),
         "math_log_odds": r(scores.math_log_odds[i]),
         "extension_share": r(scores.extension_share[i]),

@@ -152,10 +152,10 @@ class SelectionRules:
 class GramScores:
     """Per pool gram: the scores the tests read. `evenness` None: the traces have no groups.
 
-    `contrast_log_odds` and `contrast_z` are those of the binding contrast source (the smallest
-    log-odds ratio minus the source's floor, `binding_contrast`), `contrast_source` its index in `contrast_reasons` (None: one source, the
-    problems); `contrast_by_source` holds every source's ratio (sources x grams).
-    """
+    `contrast_log_odds` (minus the source's floor) and `contrast_z` are those of the binding
+    contrast source (`binding_contrast`), `contrast_source` its index in `contrast_reasons`
+    (None: one source, the problems); `contrast_by_source` holds every source's ratio (sources x
+    grams)."""
 
     df: np.ndarray
     contrast_log_odds: np.ndarray
