@@ -25,11 +25,8 @@ from hicra.mining import (
     TraceSpec,
     mine,
 )
-from hicra.mining.contrast import solutions_path
-from hicra.mining.counting import OccurrenceCounter, gram_profile
-from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
-from hicra.mining.ngrams import sentences
-from hicra.mining.scoring import (
+from hicra.mining.contrastive_corpus import solutions_path
+from hicra.mining.contrastive_scoring import (
     CONTRAST_FILE_LANGUAGE,
     FRAGMENT,
     KEPT,
@@ -45,6 +42,9 @@ from hicra.mining.scoring import (
     select,
     weighted_log_odds,
 )
+from hicra.mining.counting import OccurrenceCounter, gram_profile
+from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
+from hicra.mining.ngrams import sentences
 from hicra.mining.sources import SourceError, iter_trace_rows
 
 
@@ -121,7 +121,7 @@ def test_rate_evenness_is_the_normalized_entropy_of_shrunk_rates():
 
 
 def test_rate_evenness_in_blocks_matches(monkeypatch):
-    import hicra.mining.scoring as scoring
+    import hicra.mining.contrastive_scoring as scoring
 
     rng = np.random.default_rng(0)
     n_grams, sizes = 50, np.array([7, 3, 12, 5])

@@ -14,8 +14,8 @@ import pytest
 
 from hicra.cli import main
 from hicra.mining import counting, mine
+from hicra.mining.contrastive_scoring import KEPT
 from hicra.mining.ngrams import sentences
-from hicra.mining.scoring import KEPT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reasoning-traces"
 LOOP = "Wait, let me check. " * 262_144  # 5 MB, as in the issue

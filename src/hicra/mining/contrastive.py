@@ -24,7 +24,7 @@ import numpy as np
 
 from hicra.grams import StrategicGrams
 from hicra.mining.config import MiningConfig, MiningError
-from hicra.mining.contrast import (
+from hicra.mining.contrastive_corpus import (
     PROBLEMS,
     SOLUTIONS,
     ContrastReport,
@@ -32,23 +32,7 @@ from hicra.mining.contrast import (
     check_sources,
     file_texts,
 )
-from hicra.mining.counting import (
-    LOOP_SHARE,
-    MAX_SENTENCE_REPEATS,
-    GramProfile,
-    OccurrenceCounter,
-    gram_profile,
-)
-from hicra.mining.ngrams import doc_ngrams, sentences
-from hicra.mining.pipeline import (
-    GramChoice,
-    MiningResult,
-    Pool,
-    count_pool,
-    no_ngram_error,
-    parameters,
-)
-from hicra.mining.scoring import (
+from hicra.mining.contrastive_scoring import (
     CONTRAST_FILE_LANGUAGE,
     KEPT,
     PROBLEM_LANGUAGE,
@@ -61,6 +45,22 @@ from hicra.mining.scoring import (
     rate_evenness,
     select,
     weighted_log_odds,
+)
+from hicra.mining.counting import (
+    LOOP_SHARE,
+    MAX_SENTENCE_REPEATS,
+    GramProfile,
+    OccurrenceCounter,
+    gram_profile,
+)
+from hicra.mining.ngrams import doc_ngrams, sentences
+from hicra.mining.pool import (
+    GramChoice,
+    MiningResult,
+    Pool,
+    count_pool,
+    no_ngram_error,
+    parameters,
 )
 from hicra.mining.sources import CorpusReport, TraceSpec, iter_trace_rows
 
