@@ -5,6 +5,7 @@ rows carry images; hicra feeds it exactly that and keeps the hierarchy lens on t
 
 - rows: an `images` (list) or `image` column of file paths relative to the data file, encoded
   bytes, or hub image features; each image is checked before training (`hicra.images.check_image`);
+  a row without images (null or []) in an image dataset is a text prompt (`train.data.find_schema`);
 - prompts: the last user turn starts with one `{"type": "image"}` block per image, then the text
   (every message in content blocks, so that TRL never puts the images into a few-shot turn);
 - the planning mask covers completion tokens only: image tokens live in the prompt, TRL's HF
@@ -25,17 +26,15 @@ import torch
 
 from hicra.errors import HicraError
 from hicra.images import (
+    IMAGE_FIELDS,
     ImageLimits,
     ImageSource,
-    check_image,
-    image_sources,
     limits_for,
     strip_placeholders,
     thumbnail_png,
 )
 from hicra.run_folder import THUMBNAILS_DIR, RolloutField
 
-IMAGE_FIELDS = ("images", "image")
 # TRL's multimodal forward inputs (GRPOTrainer._compute_loss passes these to the model).
 MULTIMODAL_KEYS = (
     "pixel_values",
@@ -53,38 +52,6 @@ _MEDIA_TOKEN_ATTRS = ("image_token_id", "video_token_id", "image_token_index", "
 
 
 # --------------------------------------------------------------------------- rows
-def image_field(fields: Sequence[str], spec: Any, where: str) -> str | None:
-    """The image column of a dataset (`spec.image_field`, else `images` or `image`), or None.
-
-    A text-only model (`spec.text_only_model`) given images is refused here, on the first row.
-    """
-    from hicra.train.data import DataError
-
-    if spec.image_field:
-        if spec.image_field not in fields:
-            raise DataError(
-                f"{where}: no image field {spec.image_field!r} (fields: {', '.join(fields)})"
-            )
-        found = spec.image_field
-    else:
-        found = next((name for name in IMAGE_FIELDS if name in fields), None)
-    if found is not None and spec.text_only_model:
-        raise DataError(
-            f"{where} has images (field {found!r}) but the model {spec.text_only_model} reads "
-            "text only; use an image-text-to-text model (e.g. Qwen/Qwen2.5-VL-3B-Instruct) or a "
-            "dataset without images"
-        )
-    return found
-
-
-def row_images(value: Any, base_dir: Path | None, where: str, spec: Any) -> list[ImageSource]:
-    """The checked images of one row (`ImageError` says which is missing, unreadable or too big)."""
-    sources = image_sources(value, base_dir, where)
-    for source in sources:
-        check_image(source, spec.image_limits)
-    return sources
-
-
 def vision_messages(messages: list[dict[str, str]], images: int) -> list[dict[str, Any]]:
     """Chat messages as content blocks, the images at the start of the last user turn."""
     last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
@@ -152,11 +119,19 @@ def check_modality(processing: Processing, dataset: Any, model: str, source: str
     if processing.vision and "images" not in dataset.column_names:
         raise HicraError(
             f"model {model} is a vision-language model but dataset {source} has no images "
-            f"(no {' or '.join(IMAGE_FIELDS)} field; name it with --image-field)"
+            f"(no row has an image in a field {' or '.join(IMAGE_FIELDS)}; name the image column with --image-field)"
         )
 
 
 # --------------------------------------------------------------------------- trainer hooks
+def images_per_row(images: list[Any] | None) -> list[Any] | None:
+    """TRL's images of a batch with a text row's None as [] (no image): processors take a list of
+    images per row, and Idefics3's refuses None when other rows of the batch have images."""
+    if images is None:
+        return None
+    return [[] if row is None else row for row in images]
+
+
 def multimodal_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The image inputs of a generated batch, for a forward pass over its prompts + completions."""
     return {key: batch[key] for key in MULTIMODAL_KEYS if batch.get(key) is not None}
