@@ -13,7 +13,6 @@ import time
 import pytest
 
 from hicra.cli import main
-from hicra.context import ContextError, check_prompt_lengths, context_length
 from hicra.eval.registry import BenchmarkError, load_benchmark, parse_benchmarks
 from hicra.jsonl import read_jsonl
 from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset, load_rows
@@ -114,6 +113,8 @@ def test_samples_without_a_problem_hash_are_not_reused(tiny_model_dir, tmp_path,
 
 # ----------------------------------------------------------------- 2. context limits
 def test_context_rule_by_hand():
+    from hicra.context import ContextError, check_prompt_lengths
+
     lengths = [(90, "a.jsonl, line 1"), (91, "a.jsonl, line 2"), (95, "a.jsonl, line 3")]
     check_prompt_lengths(lengths[:1], 100, 10, "--max-new-tokens")  # 90 + 10 = 100 fits
     with pytest.raises(ContextError) as err:
@@ -129,6 +130,8 @@ def test_context_rule_by_hand():
 
 def test_context_length_from_the_config(tiny_model_dir, tmp_path):
     from transformers import Qwen2Config
+
+    from hicra.context import context_length
 
     assert context_length(tiny_model_dir) == 1024  # hicra.tiny's max_position_embeddings
     yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024}
