@@ -97,6 +97,18 @@ def test_cached_samples_are_reused_only_for_the_same_question_and_gold(tiny_mode
     assert scored["problems"] == 3
 
 
+def test_compare_says_when_one_name_holds_other_problems():
+    from hicra.eval.results import compare_table
+
+    def results(content_hash: str, score: float) -> dict:
+        bench = {"title": "test", "avg@k": score, "problems": 2, "samples": 1}
+        return {"label": "m", "benchmarks": {"test": {**bench, "content_hash": content_hash}}}
+
+    table = compare_table(results("aaaa", 0.5), results("bbbb", 1.0))
+    assert "test: different problems (content hash A aaaa, B bbbb)" in table
+    assert "different problems" not in compare_table(results("aaaa", 0.5), results("aaaa", 1.0))
+
+
 def test_samples_without_a_problem_hash_are_not_reused(tiny_model_dir, tmp_path, capsys):
     data = write_jsonl(tmp_path / "q.jsonl", questions(0, 2))
     out = tmp_path / "eval"
