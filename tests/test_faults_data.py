@@ -151,6 +151,25 @@ def test_context_length_from_the_config(tiny_model_dir, tmp_path):
     assert context_length(tmp_path) == 4096
 
 
+@pytest.mark.parametrize("family", ["bytelevel", "sentencepiece"])
+def test_only_prompts_that_could_be_too_long_are_counted_and_none_is_missed(request, family):
+    """The byte bound (a token covers at least one byte) never lets a too-long prompt through."""
+    from hicra.context import ContextFit, long_prompts, prompt_token_counts
+    from hicra.tiny import CHATML_TEMPLATE
+
+    tokenizer = request.getfixturevalue(f"{family}_tokenizer")
+    fit = ContextFit(tokenizer, 200, 20, "--max-completion-length", CHATML_TEMPLATE)
+    style = PromptStyle()
+    pieces = ["7 + ", "ü", "日本", "🙂", " wait,", "x"]
+    questions = [
+        "".join(pieces[(i + j) % len(pieces)] for j in range(n)) for i, n in enumerate(range(150))
+    ]
+    exact = prompt_token_counts(tokenizer, [style.messages(q) for q in questions], CHATML_TEMPLATE)
+    expected = [(i, n) for i, n in enumerate(exact) if n > 180]
+    assert 0 < len(expected) < len(questions)
+    assert long_prompts(fit, questions, style.messages) == expected
+
+
 def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess | None:
     """A real hicra process; None when it was still running after `timeout` seconds."""
     try:

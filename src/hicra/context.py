@@ -10,7 +10,7 @@ whose prompt and new tokens do not fit, naming the first such row and how many t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,3 +112,37 @@ def prompt_token_counts(
         return_dict=False,
     )
     return [len(row) for row in ids]
+
+
+# Tokens a prompt may have beyond its UTF-8 bytes: a BOS/EOS added by the tokenizer, and the
+# "prefix space" piece of SentencePiece-style tokenizers (one token for no byte of input).
+_SLACK_TOKENS = 3
+
+
+def long_prompts(
+    fit: ContextFit,
+    questions: list[str],
+    conversation: Callable[[str], list[dict[str, Any]]],
+) -> list[tuple[int, int]]:
+    """(row index, prompt tokens) of the prompts that leave no room for `fit.new_tokens`.
+
+    Only prompts that could be too long are tokenized: every token covers at least one byte of
+    text (special tokens many), so a prompt whose template bytes (measured once, around a
+    one-character question) plus its question's UTF-8 bytes plus a small slack fit the room
+    cannot be longer in tokens. Typical datasets are then checked without tokenizing anything.
+    """
+    if fit.context is None:
+        return []
+    room = fit.context - fit.new_tokens
+    template = fit.tokenizer.apply_chat_template(
+        conversation("x"),
+        chat_template=fit.chat_template,
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    overhead = len(template.encode("utf-8")) - 1 + _SLACK_TOKENS
+    maybe = [i for i, q in enumerate(questions) if overhead + len(q.encode("utf-8")) > room]
+    counts = prompt_token_counts(
+        fit.tokenizer, [conversation(questions[i]) for i in maybe], fit.chat_template
+    )
+    return [(i, n) for i, n in zip(maybe, counts, strict=True) if n > room]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hicra.answers import ANSWER_FIELDS, QUESTION_FIELDS, gold_answer, not_text
-from hicra.context import ContextFit, check_prompt_lengths, prompt_token_counts
+from hicra.context import ContextFit, check_prompt_lengths, long_prompts
 from hicra.errors import HicraError
 from hicra.images import (
     IMAGE_FIELDS,
@@ -367,8 +367,8 @@ def build_dataset(
     """A `datasets.Dataset` with chat `prompt`s for TRL's GRPOTrainer, and the read statistics
     (rows with images: prompts with image blocks and an `images` column, see `train.images`).
 
-    With `fit`, every prompt's tokens are counted and rows that leave no room for the completion
-    in the model's context are refused before training (TRL would generate from them anyway, at a
+    With `fit`, every prompt that could be too long is counted (`context.long_prompts`), and rows
+    that leave no room for the completion in the model's context are refused before training (TRL would generate from them anyway, at a
     cost that grows with the square of their length). A VLM's image tokens are not counted.
     """
     import datasets
@@ -377,11 +377,12 @@ def build_dataset(
     if fit is not None and fit.context is not None:
         from hicra.train.images import vision_messages
 
-        prompts = [style.messages(r["question"]) for r in rows]
-        if fit.blocks:  # a VLM's template reads content blocks; images are not counted
-            prompts = [vision_messages(p, 0) for p in prompts]
-        counts = prompt_token_counts(fit.tokenizer, prompts, fit.chat_template)
-        lengths = zip(counts, places, strict=True)
+        def conversation(question: str) -> list[dict[str, Any]]:
+            messages = style.messages(question)  # a VLM's template reads content blocks
+            return vision_messages(messages, 0) if fit.blocks else messages
+
+        found = long_prompts(fit, [r["question"] for r in rows], conversation)
+        lengths = [(tokens, places[i]) for i, tokens in found]
         check_prompt_lengths(lengths, fit.context, fit.new_tokens, fit.new_tokens_flag)
     if "images" in rows[0]:  # an image column: every row has `images`, [] for a text row
         from hicra.train.images import vision_dataset
