@@ -95,10 +95,10 @@ def checks_before_generation(
     per = 1e3 / len(problems)
     print(
         f"before generation, {len(problems)} MATH problems: encoding {encoded:.2f} s "
-        f"({encoded * per:.3f} ms a problem = {encoded / len(problems) / seconds_per_completion:.4f}x"
+        f"({encoded * per:.3f} ms a problem = {encoded / len(problems) / seconds_per_completion:.2g}x"
         f" one batched completion of {seconds_per_completion * 1e3:.0f} ms); content hashes + "
         f"context check {checked * 1e3:.1f} ms ({checked * per:.4f} ms a problem = "
-        f"{checked / len(problems) / seconds_per_completion:.5f}x)"
+        f"{checked / len(problems) / seconds_per_completion:.2g}x)"
     )
 
 

@@ -44,9 +44,11 @@ def context_length(model: str | os.PathLike[str]) -> int | None:
     YaRN rope scaling stretches the context by its factor (as vLLM counts it); other rope
     scalings already state the stretched length in `max_position_embeddings`.
     """
-    from hicra.models import _config_of
+    from hicra.models import BUNDLED, _config_of, resolve_model_path
 
     try:
+        if str(model) in BUNDLED:  # an alias: its converted folder has the config
+            model = resolve_model_path(model)
         config = _config_of(model)
     except HicraError:
         return None
