@@ -29,8 +29,8 @@ from trl import GRPOTrainer
 import hicra.train.images as images_module
 from hicra.context import ContextFit
 from hicra.models import load_processor
-from hicra.tiny import build_tiny_tokenizer, punctuation_reward
-from hicra.tiny_vision import build_tiny_vlm, digit_image
+from hicra.testing.tiny import build_tiny_tokenizer, punctuation_reward
+from hicra.testing.tiny_vision import build_tiny_vlm, digit_image
 from hicra.train.data import DataSpec, PromptStyle, build_dataset, find_schema
 from hicra.train.trainer import HICRATrainer
 

@@ -155,7 +155,7 @@ def test_context_length_from_the_config(tiny_model_dir, tmp_path):
 def test_only_prompts_that_could_be_too_long_are_counted_and_none_is_missed(request, family):
     """The byte bound (a token covers at least one byte) never lets a too-long prompt through."""
     from hicra.context import ContextFit, long_prompts, prompt_token_counts
-    from hicra.tiny import CHATML_TEMPLATE
+    from hicra.testing.tiny import CHATML_TEMPLATE
 
     tokenizer = request.getfixturevalue(f"{family}_tokenizer")
     fit = ContextFit(tokenizer, 200, 20, "--max-completion-length", CHATML_TEMPLATE)
@@ -255,7 +255,7 @@ def test_ctrl_c_stops_training_within_seconds_and_it_resumes(tiny_model_dir, tmp
 @pytest.fixture
 def mixed_images(tmp_path):
     """A dataset whose first row has no image and every second row has one."""
-    from hicra.tiny_vision import digit_image
+    from hicra.testing.tiny_vision import digit_image
 
     (tmp_path / "images").mkdir()
     rows = []

@@ -30,7 +30,11 @@ from hicra.images import (
     image_sources,
 )
 from hicra.jsonl import ReadStats, read_jsonl, read_parquet
-from hicra.prompts import BOXED_INSTRUCTION, PromptStyle  # noqa: F401 (PromptStyle: re-exported)
+from hicra.prompts import (  # noqa: F401 (PromptStyle: re-exported)
+    BOXED_INSTRUCTION,
+    PromptStyle,
+    vision_messages,
+)
 
 LOCAL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
 PLACE = "_place"  # a row's place while it is read ("FILE, line 7"); not a dataset column
@@ -163,7 +167,7 @@ def find_schema(rows: Sequence[tuple[int, Any]], spec: DataSpec, where: str, uni
     names = list(fields)
     question = _pick(names, spec.question_field, QUESTION_FIELDS, "question")
     answer = _pick(names, spec.answer_field, ANSWER_FIELDS, "answer")
-    image = _image_field(names, spec, where, len(rows))
+    image = image_field(names, spec, where, len(rows))
     with_images = [n for n, row in rows if image is not None and has_image(row.get(image))]
     first = f"{where}, {unit} {with_images[0]}" if with_images else ""
     if with_images and spec.text_only_model:
@@ -175,13 +179,16 @@ def find_schema(rows: Sequence[tuple[int, Any]], spec: DataSpec, where: str, uni
     return Schema(question, answer, image if with_images else None, len(with_images), first)
 
 
-def _image_field(fields: Sequence[str], spec: DataSpec, where: str, rows: int) -> str | None:
-    """The image column: `spec.image_field`, else `images` or `image` when any row has it."""
+def image_field(
+    fields: Sequence[str], spec: DataSpec, where: str, rows: int | None = None
+) -> str | None:
+    """The image column among a dataset's `fields` (found over all `rows` of it): `spec.image_field`,
+    else `images` or `image` when present, else None."""
     if spec.image_field:
         if spec.image_field not in fields:
+            among = f" in any of its {rows} rows" if rows is not None else ""
             raise DataError(
-                f"{where}: no image field {spec.image_field!r} in any of its {rows} rows "
-                f"(fields: {', '.join(fields)})"
+                f"{where}: no image field {spec.image_field!r}{among} (fields: {', '.join(fields)})"
             )
         return spec.image_field
     return next((name for name in IMAGE_FIELDS if name in fields), None)
@@ -375,7 +382,6 @@ def build_dataset(
 
     rows, places, stats = load_rows_with_places(spec)
     if fit is not None and fit.context is not None:
-        from hicra.train.images import vision_messages
 
         def conversation(question: str) -> list[dict[str, Any]]:
             messages = style.messages(question)  # a VLM's template reads content blocks
