@@ -10,6 +10,11 @@ counted as work. Throughput is given per wall-clock second and per CPU second of
 latter is less disturbed by other processes). Greedy outputs of both modes are compared too (left
 padding must not change them).
 
+Then what `hicra eval` checks before generating, on MATH's 5,000 bundled problems: every prompt
+encoded (a resumed evaluation now encodes its finished problems too, to check them), the problems'
+content hashes (the sample cache's key) and the context check; printed per problem and as a ratio
+to one batched completion of the run above.
+
     python benchmarks/eval_throughput.py [--prompts 16] [--tokens 64] [--batch-size 16] [--threads 1]
 """
 
@@ -18,7 +23,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from hicra.eval.registry import load_benchmark
+from hicra.context import check_prompt_lengths, context_length
+from hicra.eval.registry import load_benchmark, problems_hash
 from hicra.eval.sampling import HFBackend, Request, SamplingSettings, encode_prompt
 from hicra.models import load_tokenizer, resolve_model_path
 
@@ -68,6 +74,31 @@ def main() -> None:
     print(
         f"speed-up: {wall_b / wall_s:.2f}x per wall-clock second, {cpu_b / cpu_s:.2f}x per CPU "
         f"second; identical greedy completions: {same}/{len(requests)}"
+    )
+    tokens_each = sum(c.tokens for row in out_b for c in row) / len(requests)
+    checks_before_generation(tokenizer, path, args.tokens, tokens_each / wall_b)
+
+
+def checks_before_generation(
+    tokenizer, path: str, new_tokens: int, seconds_per_completion: float
+) -> None:
+    """Encoding, hashing and the context check of MATH's problems, against generation."""
+    problems = load_benchmark("math")
+    start = time.perf_counter()
+    prompts = [encode_prompt(tokenizer, p.question) for p in problems]
+    encoded = time.perf_counter() - start
+    start = time.perf_counter()
+    problems_hash(problems)
+    lengths = ((len(ids), p.where) for ids, p in zip(prompts, problems, strict=True))
+    check_prompt_lengths(lengths, context_length(path), new_tokens, "--max-new-tokens")
+    checked = time.perf_counter() - start
+    per = 1e3 / len(problems)
+    print(
+        f"before generation, {len(problems)} MATH problems: encoding {encoded:.2f} s "
+        f"({encoded * per:.3f} ms a problem = {encoded / len(problems) / seconds_per_completion:.2g}x"
+        f" one batched completion of {seconds_per_completion * 1e3:.0f} ms); content hashes + "
+        f"context check {checked * 1e3:.1f} ms ({checked * per:.4f} ms a problem = "
+        f"{checked / len(problems) / seconds_per_completion:.2g}x)"
     )
 
 

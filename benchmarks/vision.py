@@ -2,13 +2,15 @@
 
 1. Dataset: the same rows built as a text dataset (the baseline) and as an image dataset whose
    images are files beside the data file; every image is checked before training (header and PNG
-   checksums, `hicra.images.check_image`). Printed: both times, their ratio, the time per image.
+   checksums, `hicra.images.check_image`). Printed: both times, their ratio, the time per image;
+   and what the checks over every row cost against the text rows: finding the fields over all rows
+   (`find_schema`), and counting every prompt's tokens against the model's context.
 2. Training step on a tiny random Idefics3 (SmolVLM-style) model with image prompts: TRL's own
    GRPOTrainer (the baseline) against HICRATrainer (HICRA credit, hierarchy metrics, rollouts with
    thumbnails), the same config, seed and data, runs alternated, on one thread. Printed: the
    median step times, their ratio, and the time spent making thumbnails, timed inside the step.
 
-    python benchmarks/vision.py [--rows 2000] [--size 256] [--rounds 2]
+    python benchmarks/vision.py [--rows 2000] [--size 256] [--rounds 2] [--data-only]
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from train_step import StepLog, timed_steps, timing_config  # benchmarks/train_s
 from trl import GRPOTrainer
 
 import hicra.train.images as images_module
+from hicra.context import ContextFit
 from hicra.models import load_processor
-from hicra.testing.tiny import punctuation_reward
+from hicra.testing.tiny import build_tiny_tokenizer, punctuation_reward
 from hicra.testing.tiny_vision import build_tiny_vlm, digit_image
-from hicra.train.data import DataSpec, PromptStyle, build_dataset
+from hicra.train.data import DataSpec, PromptStyle, build_dataset, find_schema
 from hicra.train.trainer import HICRATrainer
 
 
@@ -50,10 +53,34 @@ def write_rows(folder: Path, rows: int, size: int) -> tuple[Path, Path]:
     return paths
 
 
-def build_seconds(path: Path) -> float:
+def build_seconds(path: Path, fit: ContextFit | None = None) -> float:
     start = time.perf_counter()
-    build_dataset(DataSpec(str(path)), PromptStyle())
+    build_dataset(DataSpec(str(path)), PromptStyle(), fit)
     return time.perf_counter() - start
+
+
+def schema_seconds(path: Path) -> float:
+    rows = [(i + 1, json.loads(line)) for i, line in enumerate(path.read_text().splitlines())]
+    start = time.perf_counter()
+    find_schema(rows, DataSpec(str(path)), str(path), "line")
+    return time.perf_counter() - start
+
+
+def checks_over_every_row(text: Path, text_s: float, rows: int) -> None:
+    """The schema scan and the context check, against building the text dataset."""
+    tokenizer = build_tiny_tokenizer()
+    schema_s = statistics.median(schema_seconds(text) for _ in range(3))
+    print(f"checks over all {rows} rows (text rows as the baseline):")
+    print(f"  fields found over every row {schema_s * 1e3:8.2f} ms = {schema_s / text_s:.3f}x")
+    # 1,024 positions, 32 new tokens: the byte bound clears every prompt without tokenizing;
+    # 954 new tokens leave 70 for the ~60-token prompts: every one is tokenized (the worst case)
+    for new_tokens, label in ((32, "context check"), (954, "context check, all counted")):
+        fit = ContextFit(tokenizer, 1024, new_tokens, "--max-completion-length")
+        fit_s = statistics.median(build_seconds(text, fit) for _ in range(3))
+        print(
+            f"  text rows + {label:<27} {fit_s:8.3f} s   ({fit_s / text_s:.2f}x the text rows; "
+            f"{(fit_s - text_s) / rows * 1e3:.3f} ms a prompt)"
+        )
 
 
 THUMBNAIL_SECONDS = [0.0]
@@ -95,6 +122,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--data-only", action="store_true", help="skip the training steps")
     options = parser.parse_args()
     torch.set_num_threads(1)  # a tiny model is all overhead; one thread is steadier on a busy CPU
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +136,9 @@ def main() -> None:
         print(f"  image rows       {image_s:8.3f} s   ({image_s / text_s:.2f}x the text rows)")
         per_image = (image_s - text_s) / options.rows
         print(f"  per image        {per_image * 1e3:8.3f} ms (check + image column)")
+        checks_over_every_row(text, text_s, options.rows)
+        if options.data_only:
+            return
 
         model = str(build_tiny_vlm(root / "vlm"))
         data, _ = build_dataset(DataSpec(str(images)), PromptStyle())

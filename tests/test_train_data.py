@@ -89,7 +89,7 @@ def write_rows(path, rows):
 def test_bad_rows_are_named_or_skipped(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"question": "a", "answer": "1"}\n{"question": "b", "answer": ""}\n')
-    with pytest.raises(DataError, match=r"d\.jsonl, line 2: field 'answer' is missing"):
+    with pytest.raises(DataError, match=r"d\.jsonl, line 2: field 'answer' is empty"):
         load_rows(DataSpec(str(path)))
     rows, stats = load_rows(DataSpec(str(path), skip_bad_rows=True))
     assert len(rows) == 1 and stats.skipped_count == 1

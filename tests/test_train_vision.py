@@ -112,7 +112,10 @@ def test_bad_images_name_file_and_row_or_are_skipped(digits):
 
 def test_field_choice_and_missing_field(digits):
     spec = DataSpec(str(digits), image_field="picture")
-    with pytest.raises(DataError, match=r"no image field 'picture' \(fields: question, answer"):
+    with pytest.raises(
+        DataError,
+        match=r"no image field 'picture' in any of its 16 rows \(fields: question, answer",
+    ):
         build_dataset(spec, PromptStyle())
 
 
@@ -284,7 +287,8 @@ def test_text_model_with_image_data_is_refused_before_training(
     out = tmp_path / "run"
     assert main(train_args(tiny_model_dir, digits, out)) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"{digits} has images (field 'image') but the model {tiny_model_dir}" in err
+    assert f"16 of 16 rows of {digits} have images (field 'image'; the first: " in err
+    assert f"{digits}, line 1) but the model {tiny_model_dir}" in err
     assert "(Qwen2ForCausalLM) reads text only" in err
     assert not (out / "metrics.jsonl").exists()
 

@@ -153,6 +153,19 @@ QUESTION_FIELDS = ("question", "problem", "prompt", "query", "input")
 ANSWER_FIELDS = ("answer", "final_answer", "solution", "target", "output")
 
 
+def not_text(name: str, value: Any) -> str | None:
+    """What is wrong with a field that should hold text ("field 'question' is a list, expected
+    text"; "... is null"; "... is empty"), or None when it is usable text."""
+    if isinstance(value, str):
+        return None if value.strip() else f"field {name!r} is empty"
+    if value is None:
+        return f"field {name!r} is null"
+    kind = {list: "a list", tuple: "a list", dict: "an object", bool: "true/false"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+    return f"field {name!r} is {kind}, expected text"
+
+
 class GoldMissing(Exception):
     """A field exists but holds no usable answer (e.g. a solution without \\boxed{})."""
 

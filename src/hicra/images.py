@@ -88,9 +88,22 @@ def limits_for(processor: Any, max_pixels: int | None = None) -> ImageLimits:
     ratios), with `max_pixels` (or PIL's decompression-bomb limit) as the size limit."""
     if max_pixels is not None and max_pixels < 1:
         raise ImageError(f"--max-image-pixels must be at least 1, got {max_pixels}")
+    if max_pixels is not None:
+        allow_pil_pixels(max_pixels)
     image_processor = getattr(processor, "image_processor", None)
     qwen_style = image_processor is not None and hasattr(image_processor, "merge_size")
     return ImageLimits(max_pixels or DEFAULT_MAX_PIXELS, 200.0 if qwen_style else None)
+
+
+def allow_pil_pixels(max_pixels: int) -> None:
+    """Honour a --max-image-pixels above PIL's own decompression-bomb ceiling: PIL refuses to open
+    more than twice `Image.MAX_IMAGE_PIXELS` (and warns above it), in the checks and wherever the
+    images are decoded later in this process, so the ceiling is raised to the user's limit (never
+    lowered: hicra's own check refuses what is over a lower limit)."""
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def _decode_data_uri(text: str) -> bytes:

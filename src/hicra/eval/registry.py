@@ -15,9 +15,11 @@ vision-language benchmarks (MathVista, MathVision, MathVerse, EMMA) also name th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from hicra.answers import (
     gold_list,
     gold_number,
     gold_plain,
+    not_text,
 )
 from hicra.errors import HicraError
 from hicra.eval.choices import LETTERS, format_choices, gold_letter, parse_choices
@@ -60,6 +63,21 @@ class Problem:
     gold: str  # a multiple-choice problem: the letter of the right option
     images: tuple[ImageSource, ...] = ()  # vision-language benchmarks: the problem's images
     choices: tuple[str, ...] = ()  # multiple choice: the options' texts in letter order
+    where: str = field(default="", compare=False)  # "FILE, line N": named in errors
+
+    @property
+    def content_hash(self) -> str:
+        """What a cached sample must match to be reused: a hash of the question as asked (options
+        included) and the gold answer, so an edited or another file's problem is never scored
+        with samples of a different question."""
+        text = json.dumps([self.question, self.gold, list(self.choices)], ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def problems_hash(problems: Sequence[Problem]) -> str:
+    """A benchmark's content identity: the hash of its problems' hashes, in order."""
+    joined = "\n".join(p.content_hash for p in problems)
+    return hashlib.sha256(joined.encode("ascii")).hexdigest()[:16]
 
 
 GoldParser = Callable[[Any], str]
@@ -275,16 +293,43 @@ def get_benchmark(name: str) -> Benchmark:
 
 
 def parse_benchmarks(spec: str | Iterable[str]) -> list[Benchmark]:
-    """Benchmarks from "math500,aime24" (or a list), in the order given, duplicates dropped."""
+    """Benchmarks from "math500,aime24" (or a list), in the order given, duplicates dropped.
+
+    Files that share a name ("d1/test.jsonl", "d2/test.jsonl") are each named after their folder
+    too ("d1-test", "d2-test"), so that none replaces another in the results.
+    """
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     chosen: dict[str, Benchmark] = {}
     for name in names:
         if name.strip():
             bench = get_benchmark(name)
-            chosen.setdefault(bench.name, bench)
+            key = str(Path(bench.file).resolve()) if bench.file else bench.name
+            chosen.setdefault(key, bench)
     if not chosen:
         raise BenchmarkError("no benchmark given; known: " + ", ".join(BENCHMARKS))
-    return list(chosen.values())
+    return _distinct_names(list(chosen.values()))
+
+
+def _distinct_names(benches: list[Benchmark]) -> list[Benchmark]:
+    """Each file benchmark whose name another benchmark has too gets its folder's name in front
+    ("d2-test"), then a number ("d2-test-2") while that is still taken."""
+    counts: dict[str, int] = {}
+    for bench in benches:
+        counts[bench.name] = counts.get(bench.name, 0) + 1
+    out: list[Benchmark] = []
+    taken = {b.name for b in benches if counts[b.name] == 1 or not b.file}
+    for bench in benches:
+        if bench.file and counts[bench.name] > 1:
+            folder = Path(bench.file).resolve().parent.name or "file"
+            base = name = f"{folder}-{bench.name}"
+            number = 1
+            while name in taken:
+                number += 1
+                name = f"{base}-{number}"
+            bench = replace(bench, name=name, title=name)
+        taken.add(bench.name)
+        out.append(bench)
+    return out
 
 
 # --------------------------------------------------------------------------- rows -> problems
@@ -310,8 +355,13 @@ def problem_from_row(
         return BenchmarkError(f"{bench.name}: {where}: {message} (fields present: {present})")
 
     found = _first(row, bench.question_fields)
-    if found is None or not isinstance(found[1], str) or not found[1].strip():
-        raise fail(f"no question field ({' or '.join(bench.question_fields)})")
+    if found is None:
+        named = next((n for n in bench.question_fields if n in row), None)
+        if named is None:
+            raise fail(f"no question field ({' or '.join(bench.question_fields)})")
+        raise fail(f"{not_text(named, None)}, expected the question")
+    if (wrong := not_text(*found)) is not None:
+        raise fail(wrong)
     question = found[1].strip()
     if bench.context_field:
         context = row.get(bench.context_field)
@@ -328,12 +378,16 @@ def problem_from_row(
             problems.append(f"{name!r}: {err}")
     if gold is None:
         wanted = " or ".join(name for name, _ in bench.gold_fields)
-        detail = f"; {'; '.join(problems)}" if problems else ""
-        raise fail(f"no answer field ({wanted}){detail}")
+        null = next((n for n, _ in bench.gold_fields if n in row and row[n] is None), None)
+        if problems:
+            raise fail(f"no usable answer ({wanted}): {'; '.join(problems)}")
+        if null is not None:
+            raise fail(f"{not_text(null, None)}, expected the gold answer")
+        raise fail(f"no answer field ({wanted})")
     ident = _first(row, bench.id_fields)
     problem_id = str(ident[1]) if ident is not None else str(index)
     if not bench.image_fields and bench.choices_field is None and bench.multiple_choice is None:
-        return Problem(bench.name, problem_id, question, gold)
+        return Problem(bench.name, problem_id, question, gold, where=where)
     try:
         images = _images(bench, row, where, base_dir)
     except ImageError as err:
@@ -347,7 +401,7 @@ def problem_from_row(
         gold = letter
         if bench.choices_field is not None and row.get(bench.choices_field):
             question = f"{question}\n\n{format_choices(choices)}"
-    return Problem(bench.name, problem_id, question, gold, tuple(images), choices)
+    return Problem(bench.name, problem_id, question, gold, tuple(images), choices, where)
 
 
 def _images(

@@ -197,6 +197,9 @@ def compare_table(
         for key in ("problems", "samples"):
             if ba[n].get(key) != bb[n].get(key):
                 notes.append(f"{title(n)}: {key} differ: A {ba[n].get(key)}, B {bb[n].get(key)}")
+        hash_a, hash_b = ba[n].get("content_hash"), bb[n].get("content_hash")
+        if hash_a and hash_b and hash_a != hash_b:  # same name, other questions or gold answers
+            notes.append(f"{title(n)}: different problems (content hash A {hash_a}, B {hash_b})")
     if notes:
         lines += ["", "Not like for like:", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"

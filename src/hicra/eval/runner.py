@@ -2,7 +2,9 @@
 
 Every finished problem appends all of its samples to OUTPUT/samples.jsonl in one flushed write,
 so a killed evaluation loses at most the problems in flight; a rerun with the same settings skips
-every (benchmark, problem id, sample index) already there. OUTPUT/eval_config.json records what
+every sample already there for the same problem: samples are keyed by a hash of the problem's
+question and gold answer (`Problem.content_hash`) and the sample index, never by a position or a
+file name, so another file of the same name or an edited question is sampled afresh. OUTPUT/eval_config.json records what
 decides a completion (model, checker, sampling, prompt instruction); resuming with other values is
 refused, since mixing them would make the scores meaningless. Scores are recomputed from
 samples.jsonl at the end of every run, so results.json always matches the samples on disk.
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hicra.context import check_prompt_lengths, context_length
 from hicra.errors import HicraError
 from hicra.eval.backends import choose_backend, make_backend
 from hicra.eval.checkers import CHECKERS, Checker, make_checker
@@ -30,6 +33,7 @@ from hicra.eval.registry import (
     Problem,
     load_benchmark,
     parse_benchmarks,
+    problems_hash,
     source_of,
 )
 from hicra.eval.results import (
@@ -119,22 +123,32 @@ def _repair_tail(path: Path) -> None:
         handle.truncate(keep)
 
 
-def read_samples(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Finished samples keyed by (benchmark, problem id, sample index); the last copy wins."""
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+SampleKey = tuple[str, int]  # (Problem.content_hash, sample index)
+
+
+def read_samples(path: Path) -> tuple[dict[SampleKey, dict[str, Any]], int]:
+    """Finished samples keyed by (problem hash, sample index), the last copy winning, and how
+    many rows carry no problem hash (written by an older hicra: never reused, since nothing
+    shows which question they answered)."""
+    rows: dict[SampleKey, dict[str, Any]] = {}
+    unverifiable = 0
     if not path.is_file():
-        return rows
+        return rows, unverifiable
     for number, row in read_jsonl(path, allow_truncated_last_line=True):
         try:
-            key = (str(row["benchmark"]), str(row["id"]), int(row["sample"]))
+            sample = int(row["sample"])
             row["correct"] = bool(row["correct"])
+            str(row["benchmark"]), str(row["id"])
         except (KeyError, TypeError, ValueError):
             raise EvalError(
                 f"{path}, line {number}: not an evaluation sample (needs benchmark, id, sample, "
                 "correct); use another --output-dir"
             ) from None
-        rows[key] = row
-    return rows
+        if not isinstance(row.get("problem_hash"), str):
+            unverifiable += 1
+            continue
+        rows[(row["problem_hash"], sample)] = row
+    return rows, unverifiable
 
 
 def _identity(config: EvalConfig, model_path: str, tokenizer: Any) -> dict[str, Any]:
@@ -255,7 +269,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     settings = SamplingSettings(
         config.temperature, config.top_p, config.max_new_tokens, config.seed
     )
-    benches = parse_benchmarks(config.benchmarks)
+    benches = parse_benchmarks(config.benchmarks)  # files of one name get distinct names
     # Read every benchmark before loading a model: bad data fails in a second, not minutes.
     problems = {b.name: load_benchmark(b, config.data_dir, config.limit) for b in benches}
     sources = {b.name: source_of(b, config.data_dir) for b in benches}
@@ -264,7 +278,18 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     model_path = resolve_model_path(config.model)
     check_modality(model_path, config.model, benches)  # image benchmarks need a VLM
     tokenizer = load_eval_tokenizer(model_path)
-    source = _Source(backend_name, model_path, tokenizer)
+    prompts = _encode_all(problems, tokenizer, config.prompt)
+    check_prompt_lengths(  # before any folder or model: a too-long prompt would hang generation
+        (
+            (len(prompts[p.benchmark, p.id]), p.where or f"{p.benchmark} problem {p.id}")
+            for rows in problems.values()
+            for p in rows
+        ),
+        context_length(model_path),
+        config.max_new_tokens,
+        "--max-new-tokens",
+    )
+    source = _Source(backend_name, model_path, tokenizer, prompts)
 
     output_dir = make_output_folder(Path(config.output_dir).expanduser(), error=EvalError)
     lock = FolderLock(output_dir, "evaluation folder").acquire()  # one writer per folder
@@ -283,6 +308,18 @@ class _Source:
     backend_name: str
     model_path: str
     tokenizer: Any
+    prompts: dict[tuple[str, str], list[int]]  # (benchmark, problem id) -> prompt token ids
+
+
+def _encode_all(
+    problems: dict[str, list[Problem]], tokenizer: Any, style: PromptStyle
+) -> dict[tuple[str, str], list[int]]:
+    """Every problem's prompt token ids (counted against the context, then generated from)."""
+    return {
+        (p.benchmark, p.id): encode_prompt(tokenizer, p.question, style)
+        for rows in problems.values()
+        for p in rows
+    }
 
 
 def _evaluate_in(
@@ -301,9 +338,15 @@ def _evaluate_in(
     _check_resume(output_dir, identity)
     samples_path = output_dir / SAMPLES_FILE
     _repair_tail(samples_path)
-    done = read_samples(samples_path)
+    done, unverifiable = read_samples(samples_path)
+    if unverifiable:
+        print(
+            f"hicra eval: {unverifiable} samples in {samples_path} name no problem hash (an older "
+            "hicra wrote them): they are not reused, their problems are sampled again",
+            file=sys.stderr,
+        )
 
-    work = _plan(benches, problems, samples, done, tokenizer, config.prompt)
+    work = _plan(benches, problems, samples, done, source.prompts)
     finished = sum(len(p) for p in problems.values()) - len(work)
     checker = make_checker(config.checker, config.verify_workers, config.verify_timeout)
     backend: Backend | None = None
@@ -325,10 +368,16 @@ def _evaluate_in(
 
     summaries = {}
     for bench in benches:
-        rows = {(i, s): r for (b, i, s), r in done.items() if b == bench.name}
+        rows = {
+            (p.id, s): done[(p.content_hash, s)]
+            for p in problems[bench.name]
+            for s in range(samples[bench.name])
+            if (p.content_hash, s) in done
+        }
         summaries[bench.name] = summarize_benchmark(
             bench, problems[bench.name], rows, samples[bench.name], sources[bench.name]
         )
+        summaries[bench.name]["content_hash"] = problems_hash(problems[bench.name])
     results = _results(config, identity, backend, backend_name, summaries)
     seconds, tokens = timing["generation_seconds"], timing["generated_tokens"]
     results["timing"] = {
@@ -346,11 +395,10 @@ def _plan(
     benches: list[Benchmark],
     problems: dict[str, list[Problem]],
     samples: dict[str, int],
-    done: dict[tuple[str, str, int], dict[str, Any]],
-    tokenizer: Any,
-    style: PromptStyle,
+    done: dict[SampleKey, dict[str, Any]],
+    prompts: dict[tuple[str, str], list[int]],
 ) -> list[_Work]:
-    """The problems that still miss samples, and from which sample index on.
+    """The problems that still miss samples (by their content hash), and from which index on.
 
     Sorted by prompt length (stable), so that each generation batch pads little.
     """
@@ -359,10 +407,10 @@ def _plan(
         wanted = samples[bench.name]
         for problem in problems[bench.name]:
             have = 0
-            while (bench.name, problem.id, have) in done:
+            while (problem.content_hash, have) in done:
                 have += 1
             if have < wanted:
-                ids = encode_prompt(tokenizer, problem.question, style)
+                ids = prompts[problem.benchmark, problem.id]
                 work.append(_Work(bench, problem, have, wanted - have, ids))
     return sorted(work, key=lambda w: len(w.prompt_ids))
 
@@ -373,7 +421,7 @@ def _run(
     settings: SamplingSettings,
     checker: Checker,
     samples_path: Path,
-    done: dict[tuple[str, str, int], dict[str, Any]],
+    done: dict[SampleKey, dict[str, Any]],
     finished: int,
     config: EvalConfig,
 ) -> dict[str, Any]:
@@ -410,7 +458,7 @@ def _record(
     completions: list[list[Any]],
     checker: Checker,
     path: Path,
-    done: dict[tuple[str, str, int], dict[str, Any]],
+    done: dict[SampleKey, dict[str, Any]],
 ) -> None:
     """Check a chunk's completions, then append each problem's rows in one write."""
     texts = [c.text for row in completions for c in row]
@@ -427,6 +475,7 @@ def _record(
                 {
                     "benchmark": item.bench.name,
                     "id": item.problem.id,
+                    "problem_hash": item.problem.content_hash,
                     "sample": item.first_sample + offset,
                     "gold": item.problem.gold,
                     "completion": completion.text,
@@ -440,7 +489,7 @@ def _record(
             )
         append_jsonl(path, records)
         for record in records:
-            done[(record["benchmark"], record["id"], record["sample"])] = record
+            done[(record["problem_hash"], record["sample"])] = record
 
 
 def _results(

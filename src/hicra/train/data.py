@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hicra.answers import ANSWER_FIELDS, QUESTION_FIELDS, gold_answer
+from hicra.answers import ANSWER_FIELDS, QUESTION_FIELDS, gold_answer, not_text
+from hicra.context import ContextFit, check_prompt_lengths, long_prompts
 from hicra.errors import HicraError
 from hicra.images import (
     IMAGE_FIELDS,
@@ -29,9 +30,14 @@ from hicra.images import (
     image_sources,
 )
 from hicra.jsonl import ReadStats, read_jsonl, read_parquet
-from hicra.prompts import BOXED_INSTRUCTION, PromptStyle  # noqa: F401 (PromptStyle: re-exported)
+from hicra.prompts import (  # noqa: F401 (PromptStyle: re-exported)
+    BOXED_INSTRUCTION,
+    PromptStyle,
+    vision_messages,
+)
 
 LOCAL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv")
+PLACE = "_place"  # a row's place while it is read ("FILE, line 7"); not a dataset column
 
 
 class DataError(HicraError):
@@ -54,37 +60,7 @@ class DataSpec:
     limit: int | None = None
     image_field: str | None = None  # None: `images` or `image` when present
     image_limits: ImageLimits | None = None
-    text_only_model: str | None = None  # set: an image column is an error naming this model
-
-
-def image_field(fields: Sequence[str], spec: DataSpec, where: str) -> str | None:
-    """The image column of a dataset (`spec.image_field`, else `images` or `image`), or None.
-
-    A text-only model (`spec.text_only_model`) given images is refused here, on the first row.
-    """
-    if spec.image_field:
-        if spec.image_field not in fields:
-            raise DataError(
-                f"{where}: no image field {spec.image_field!r} (fields: {', '.join(fields)})"
-            )
-        found = spec.image_field
-    else:
-        found = next((name for name in IMAGE_FIELDS if name in fields), None)
-    if found is not None and spec.text_only_model:
-        raise DataError(
-            f"{where} has images (field {found!r}) but the model {spec.text_only_model} reads "
-            "text only; use an image-text-to-text model (e.g. Qwen/Qwen2.5-VL-3B-Instruct) or a "
-            "dataset without images"
-        )
-    return found
-
-
-def row_images(value: Any, base_dir: Path | None, where: str, spec: DataSpec) -> list[ImageSource]:
-    """The checked images of one row (`ImageError` says which is missing, unreadable or too big)."""
-    sources = image_sources(value, base_dir, where)
-    for source in sources:
-        check_image(source, spec.image_limits)
-    return sources
+    text_only_model: str | None = None  # set: image rows are an error naming this model
 
 
 def _pick(fields: Sequence[str], wanted: str | None, defaults: Sequence[str], what: str) -> str:
@@ -159,6 +135,73 @@ def _not_utf8(values: list[str]) -> bool:
     return any(any("\udc80" <= ch <= "\udcff" for ch in value) for value in values)
 
 
+@dataclass(frozen=True)
+class Schema:
+    """A dataset's fields, found over all of its rows (not the first row only): a first row
+    without an image says nothing about the others."""
+
+    question: str
+    answer: str
+    image: str | None  # the image column, None when no row has one
+    image_rows: int = 0  # rows with at least one image
+    first_image_row: str = ""  # where the first of them is ("FILE, line 3")
+
+
+def has_image(value: Any) -> bool:
+    """Whether an image field's value holds an image: null, "" and [] mean a text-only row."""
+    return (
+        value is not None and value != "" and not (isinstance(value, (list, tuple)) and not value)
+    )
+
+
+def find_schema(rows: Sequence[tuple[int, Any]], spec: DataSpec, where: str, unit: str) -> Schema:
+    """Question, answer and image fields over every row; a text-only model given image rows is
+    refused here with their count and the first one's place."""
+    fields: dict[str, None] = {}
+    for number, row in rows:
+        if not isinstance(row, Mapping):
+            raise DataError(
+                f"{where}, {unit} {number}: expected an object, got {type(row).__name__}"
+            )
+        fields.update(dict.fromkeys(row))
+    names = list(fields)
+    question = _pick(names, spec.question_field, QUESTION_FIELDS, "question")
+    answer = _pick(names, spec.answer_field, ANSWER_FIELDS, "answer")
+    image = image_field(names, spec, where, len(rows))
+    with_images = [n for n, row in rows if image is not None and has_image(row.get(image))]
+    first = f"{where}, {unit} {with_images[0]}" if with_images else ""
+    if with_images and spec.text_only_model:
+        raise DataError(
+            f"{len(with_images)} of {len(rows)} rows of {where} have images (field {image!r}; the "
+            f"first: {first}) but the model {spec.text_only_model} reads text only; use an "
+            "image-text-to-text model (e.g. Qwen/Qwen2.5-VL-3B-Instruct), or drop the image rows"
+        )
+    return Schema(question, answer, image if with_images else None, len(with_images), first)
+
+
+def image_field(
+    fields: Sequence[str], spec: DataSpec, where: str, rows: int | None = None
+) -> str | None:
+    """The image column among a dataset's `fields` (found over all `rows` of it): `spec.image_field`,
+    else `images` or `image` when present, else None."""
+    if spec.image_field:
+        if spec.image_field not in fields:
+            among = f" in any of its {rows} rows" if rows is not None else ""
+            raise DataError(
+                f"{where}: no image field {spec.image_field!r}{among} (fields: {', '.join(fields)})"
+            )
+        return spec.image_field
+    return next((name for name in IMAGE_FIELDS if name in fields), None)
+
+
+def row_images(value: Any, base_dir: Path | None, where: str, spec: DataSpec) -> list[ImageSource]:
+    """The checked images of one row (`ImageError` says which is missing, unreadable or too big)."""
+    sources = image_sources(value, base_dir, where)
+    for source in sources:
+        check_image(source, spec.image_limits)
+    return sources
+
+
 def _math_rows(
     rows: Iterator[tuple[int, Any]],
     spec: DataSpec,
@@ -166,43 +209,55 @@ def _math_rows(
     stats: ReadStats,
     base_dir: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    q_field = a_field = i_field = None
+    """Training rows; the fields are found over every row first (`find_schema`). With an image
+    column, every row carries `images` (empty for a text row): a VLM trains on both kinds."""
     unit = "line" if where.endswith((".jsonl", ".jsonl.gz", ".csv")) else "row"
-    for number, row in rows:
-        if not isinstance(row, Mapping):
-            raise DataError(
-                f"{where}, {unit} {number}: expected an object, got {type(row).__name__}"
-            )
-        if q_field is None:
-            q_field = _pick(list(row), spec.question_field, QUESTION_FIELDS, "question")
-            a_field = _pick(list(row), spec.answer_field, ANSWER_FIELDS, "answer")
-            i_field = image_field(list(row), spec, where)
+    read = list(rows)
+    if not read:
+        return
+    schema = find_schema(read, spec, where, unit)
+    q_field, a_field, i_field = schema.question, schema.answer, schema.image
+    for number, row in read:
         question, answer = row.get(q_field), gold_answer(row.get(a_field))
-        problem = reason = images = None
-        if not isinstance(question, str) or not question.strip():
-            problem = f"field {q_field!r} is missing or empty"
+        place = f"{where}, {unit} {number}"
+        problem = reason = None
+        images: list[ImageSource] = []
+        if (wrong := not_text(q_field, question)) is not None:
+            problem = f"field {q_field!r} is missing" if q_field not in row else wrong
         elif answer is None:
-            problem = f"field {a_field!r} is missing or has no usable answer"
-        elif i_field is not None:
+            problem = _answer_problem(a_field, row)
+        elif i_field is not None and has_image(row.get(i_field)):
             try:
-                images = row_images(row.get(i_field), base_dir, f"{where}, {unit} {number}", spec)
+                images = row_images(row.get(i_field), base_dir, place, spec)
             except ImageError as err:  # skipped rows are counted by kind, not by file
                 problem, reason = f"field {i_field!r}: {err}", f"field {i_field!r}: {err.kind}"
         if problem:
             if spec.skip_bad_rows:
                 stats.skip(reason or problem, number)
                 continue
-            raise DataError(f"{where}, {unit} {number}: {problem} (use --skip-bad-rows to skip)")
+            raise DataError(f"{place}: {problem} (use --skip-bad-rows to skip)")
         record = {
             "question": question,
             "answer": answer,
             "task": "math",
             "rg_entry": "",
             "id": str(row.get("id", row.get("unique_id", number))),
+            PLACE: place,
         }
-        if images is not None:
+        if i_field is not None:
             record["images"] = images
         yield record
+
+
+def _answer_problem(field_name: str, row: Mapping[str, Any]) -> str:
+    """Why a row has no gold answer, as the row shows it."""
+    if field_name not in row:
+        return f"field {field_name!r} is missing"
+    value = row[field_name]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return str(not_text(field_name, value))
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return f"field {field_name!r} holds no usable answer: {shown}"
 
 
 def _reasoning_gym_rows(spec: DataSpec) -> Iterator[dict[str, Any]]:
@@ -239,6 +294,7 @@ def _reasoning_gym_rows(spec: DataSpec) -> Iterator[dict[str, Any]]:
             "task": spec.source,
             "rg_entry": record,
             "id": str(index),
+            PLACE: f"{spec.source}, entry {index}",
         }
 
 
@@ -267,6 +323,12 @@ def _hub_rows(spec: DataSpec, stats: ReadStats) -> Iterator[dict[str, Any]]:
 
 def load_rows(spec: DataSpec) -> tuple[list[dict[str, Any]], ReadStats]:
     """Rows {question, answer, task, rg_entry, id} for a spec, and what was skipped."""
+    rows, _, stats = load_rows_with_places(spec)
+    return rows, stats
+
+
+def load_rows_with_places(spec: DataSpec) -> tuple[list[dict[str, Any]], list[str], ReadStats]:
+    """`load_rows`, and where each row comes from ("FILE, line 7"), for messages."""
     stats = ReadStats()
     source = spec.source
     if source.startswith("rg:"):
@@ -292,8 +354,9 @@ def load_rows(spec: DataSpec) -> tuple[list[dict[str, Any]], ReadStats]:
         else:
             where = source
             rows = _hub_rows(spec, stats)
-    out = []
+    out, places = [], []
     for row in rows:
+        places.append(row.pop(PLACE))
         out.append(row)
         if spec.limit is not None and len(out) >= spec.limit:
             break
@@ -302,16 +365,32 @@ def load_rows(spec: DataSpec) -> tuple[list[dict[str, Any]], ReadStats]:
             f" ({stats.skipped_count} rows skipped: {stats.summary()})" if stats.skipped else ""
         )
         raise DataError(f"dataset {where} has no usable rows{skipped}")
-    return out, stats
+    return out, places, stats
 
 
-def build_dataset(spec: DataSpec, style: PromptStyle) -> tuple[Any, ReadStats]:
+def build_dataset(
+    spec: DataSpec, style: PromptStyle, fit: ContextFit | None = None
+) -> tuple[Any, ReadStats]:
     """A `datasets.Dataset` with chat `prompt`s for TRL's GRPOTrainer, and the read statistics
-    (rows with images: prompts with image blocks and an `images` column, see `train.images`)."""
+    (rows with images: prompts with image blocks and an `images` column, see `train.images`).
+
+    With `fit`, every prompt that could be too long is counted (`context.long_prompts`), and rows
+    that leave no room for the completion in the model's context are refused before training (TRL would generate from them anyway, at a
+    cost that grows with the square of their length). A VLM's image tokens are not counted.
+    """
     import datasets
 
-    rows, stats = load_rows(spec)
-    if "images" in rows[0]:
+    rows, places, stats = load_rows_with_places(spec)
+    if fit is not None and fit.context is not None:
+
+        def conversation(question: str) -> list[dict[str, Any]]:
+            messages = style.messages(question)  # a VLM's template reads content blocks
+            return vision_messages(messages, 0) if fit.blocks else messages
+
+        found = long_prompts(fit, [r["question"] for r in rows], conversation)
+        lengths = [(tokens, places[i]) for i, tokens in found]
+        check_prompt_lengths(lengths, fit.context, fit.new_tokens, fit.new_tokens_flag)
+    if "images" in rows[0]:  # an image column: every row has `images`, [] for a text row
         from hicra.train.images import vision_dataset
 
         return vision_dataset(rows, style), stats

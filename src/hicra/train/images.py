@@ -5,6 +5,7 @@ rows carry images; hicra feeds it exactly that and keeps the hierarchy lens on t
 
 - rows: an `images` (list) or `image` column of file paths relative to the data file, encoded
   bytes, or hub image features; each image is checked before training (`train.data` reads them);
+  a row without images (null or []) in an image dataset is a text prompt (`train.data.find_schema`);
 - prompts: the last user turn starts with one `{"type": "image"}` block per image, then the text
   (every message in content blocks, so that TRL never puts the images into a few-shot turn), built
   by `prompts.vision_messages`, as eval builds them;
@@ -110,11 +111,19 @@ def check_modality(processing: Processing, dataset: Any, model: str, source: str
     if processing.vision and "images" not in dataset.column_names:
         raise HicraError(
             f"model {model} is a vision-language model but dataset {source} has no images "
-            f"(no {' or '.join(IMAGE_FIELDS)} field; name it with --image-field)"
+            f"(no row has an image in a field {' or '.join(IMAGE_FIELDS)}; name the image column with --image-field)"
         )
 
 
 # --------------------------------------------------------------------------- trainer hooks
+def images_per_row(images: list[Any] | None) -> list[Any] | None:
+    """TRL's images of a batch with a text row's None as [] (no image): processors take a list of
+    images per row, and Idefics3's refuses None when other rows of the batch have images."""
+    if images is None:
+        return None
+    return [[] if row is None else row for row in images]
+
+
 def multimodal_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The image inputs of a generated batch, for a forward pass over its prompts + completions."""
     return {key: batch[key] for key in MULTIMODAL_KEYS if batch.get(key) is not None}

@@ -87,6 +87,7 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     """Tokenizer (or processor), dataset, rewards and LoRA: every data or model-name error surfaces
     here, in seconds, before a model is loaded or a run folder is created."""
     from hicra.answers import MathVerifier
+    from hicra.context import ContextFit, context_length
     from hicra.models import model_kind, resolve_model_path
     from hicra.train.images import check_modality, load_processing
     from hicra.train.rewards import AccuracyReward, FormatReward
@@ -101,7 +102,15 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         image_limits=processing.limits,
         text_only_model=None if processing.vision else f"{args.model} ({model_kind(args.model)})",
     )
-    dataset, stats = build_dataset(spec, prompt_style(args))
+    fit = ContextFit(  # a prompt too long for the model would hang generation: refused here
+        processing.tokenizer,
+        context_length(model_path),
+        config.max_completion_length,
+        "--max-completion-length",
+        processing.chat_template,
+        processing.vision,
+    )
+    dataset, stats = build_dataset(spec, prompt_style(args), fit)
     check_modality(processing, dataset, args.model, args.dataset)
     if stats.skipped:
         print(

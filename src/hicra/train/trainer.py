@@ -52,6 +52,7 @@ from hicra.train.heldout_eval import HeldoutEvaluator, HeldoutSet
 from hicra.train.images import (
     gather_rollout_images,
     image_fields,
+    images_per_row,
     media_token_ids,
     multimodal_inputs,
     without_media_tokens,
@@ -183,6 +184,10 @@ class HICRATrainer(GRPOTrainer):
         record.update({k: v for k, v in args.items() if k not in record})
         record["strategic_grams_resolved"] = {"name": self.grams.name, "count": len(self.grams)}
         return record
+
+    def _tokenize_prompts(self, prompts: list[Any]) -> tuple[Any, Any, Any]:
+        prompt_ids, images, fields = super()._tokenize_prompts(prompts)
+        return prompt_ids, images_per_row(images), fields  # text rows beside image rows
 
     # ------------------------------------------------------------------ credit assignment
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
