@@ -5,11 +5,9 @@ the run's own prompt (system prompt, instruction, few-shot turns: as `hicra eval
 checked with its checker and scored with its functions (avg@k, unbiased pass@k, maj@k), so an
 in-training number and a later `hicra eval` of the same checkpoint mean the same thing.
 
-Generation uses what the trainer already holds, never a second copy of the weights: on CPU (or a
-GPU without vLLM) batched Hugging Face `generate` on the policy being trained (eval mode, no grad,
-its random state and generation config restored afterwards); with `use_vllm`, TRL's own engine
-(colocate: `trainer.vllm_generation.llm`; server: its `vllm_client`) after syncing the weights as
-TRL does before a rollout. The vLLM paths follow TRL 1.16's code and are untested here (no GPU).
+Generation uses what the trainer already holds, never a second copy of the weights
+(`train.heldout_generation`): on CPU (or a GPU without vLLM) batched Hugging Face `generate` on the
+policy being trained; with `use_vllm`, TRL's own engine (untested here: no GPU).
 
 Each evaluation writes RUN/heldout/step-N/samples.jsonl and results.json, and logs
 `eval/<benchmark>/accuracy` (and `pass@K`, `maj@K` for K > 1 samples), `eval/accuracy` (the mean
@@ -18,11 +16,10 @@ over benchmarks) and `eval/seconds` at step N, to metrics.jsonl and every `repor
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from hicra.eval.sampling import Completion, Request, SamplingSettings, encode_pr
 from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.prompts import PromptStyle
 from hicra.run_folder import METRICS_FILE, Metric, heldout_step_dir
+from hicra.train.heldout_generation import generate_hf, generate_vllm
 
 SAMPLES_FILE, RESULTS_FILE = "samples.jsonl", "results.json"
 CHECKER = "math-verify"
@@ -126,140 +124,6 @@ def heldout_metrics(summaries: dict[str, dict[str, Any]], samples: int) -> dict[
     accuracies = [s["avg@k"] for s in summaries.values()]
     logs[Metric.EVAL_ACCURACY] = sum(accuracies) / len(accuracies)
     return logs
-
-
-# --------------------------------------------------------------------------- generation
-@contextlib.contextmanager
-def policy_for_generation(trainer: Any) -> Iterator[Any]:
-    """The trained model, unwrapped (DeepSpeed/FSDP as TRL does for rollouts), in eval mode with
-    its random state and generation config kept: training continues exactly as without eval."""
-    import torch
-    from trl.models.utils import unwrap_model_for_generation
-
-    with (
-        unwrap_model_for_generation(
-            trainer.model_wrapped,
-            trainer.accelerator,
-            gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
-            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs,
-        ) as model,
-        trainer._dist.summon_full_params(trainer.model_wrapped, recurse=False),
-        torch.random.fork_rng(
-            devices=[torch.cuda.current_device()] if torch.cuda.is_available() else []
-        ),
-    ):
-        was_training, config = model.training, model.generation_config
-        try:
-            model.eval()
-            yield model
-        finally:
-            model.generation_config = config
-            model.train(was_training)
-
-
-def generate_hf(
-    trainer: Any, tokenizer: Any, requests: list[Request], settings: SamplingSettings
-) -> list[list[Completion]]:
-    """Batched HF generation with the policy itself (`hicra eval`'s HF backend on the live model)."""
-    from hicra.eval.sampling import HFBackend
-
-    if not requests:
-        return []
-    with policy_for_generation(trainer) as model:
-        backend = HFBackend(model, tokenizer, batch_size=trainer.args.per_device_eval_batch_size)
-        return backend.generate(requests, settings)
-
-
-def _sync_vllm_weights(trainer: Any) -> None:
-    """Push the current weights to vLLM once per step, as TRL does before generating."""
-    if trainer.state.global_step != trainer._last_loaded_step:
-        trainer.vllm_generation.sync_weights()
-        trainer._last_loaded_step = trainer.state.global_step
-
-
-def _completion(tokenizer: Any, ids: Sequence[int], max_tokens: int, eos: set[int]) -> Completion:
-    ids = list(ids)
-    stop = next((i for i, t in enumerate(ids) if t in eos), None)
-    text = tokenizer.decode(ids if stop is None else ids[:stop], skip_special_tokens=True)
-    if stop is None and len(ids) >= max_tokens:
-        return Completion(text, len(ids), "length")
-    return Completion(text, len(ids) if stop is None else stop + 1, "stop")
-
-
-def generate_vllm(
-    trainer: Any, tokenizer: Any, requests: list[Request], settings: SamplingSettings
-) -> list[list[Completion]]:
-    """Generation with the vLLM engine TRL holds (UNTESTED: written from TRL 1.16, no GPU here).
-
-    Colocate: every process runs its own requests on its own engine (waking it up and putting it
-    back to sleep as TRL does in sleep mode). Server: the main process sends every process's
-    requests to the server and hands each process its share back.
-    """
-    from accelerate.utils import broadcast_object_list, gather_object
-
-    vg = trainer.vllm_generation
-    _sync_vllm_weights(trainer)
-    sample = settings.temperature > 0
-    params = {
-        "temperature": settings.temperature,
-        "top_p": settings.top_p if sample else 1.0,
-        "max_tokens": settings.max_new_tokens,
-    }
-    eos = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    if vg.mode == "colocate":
-        if getattr(vg, "tensor_parallel_size", 1) > 1:
-            raise HicraError(
-                "held-out evaluation with vllm_mode='colocate' and vllm_tensor_parallel_size > 1 "
-                "is not supported; use vllm_mode='server' or evaluate checkpoints with hicra eval"
-            )
-        if not requests:
-            return []
-        from vllm import SamplingParams
-
-        if vg.enable_sleep_mode and vg._llm_weights_sleeping:
-            vg.sync_weights()
-        if vg.enable_sleep_mode:
-            vg.llm.wake_up(tags=["kv_cache"])
-        try:
-            outputs = vg.llm.generate(
-                [{"prompt_token_ids": r.prompt_ids} for r in requests],
-                sampling_params=SamplingParams(n=requests[0].n, **params),
-                use_tqdm=False,
-            )
-        finally:
-            if vg.enable_sleep_mode:
-                vg.llm.sleep(level=2)
-                vg._llm_weights_sleeping = True
-        return [
-            [
-                Completion(
-                    o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop"
-                )
-                for o in out.outputs
-            ]
-            for out in outputs
-        ]
-    # server mode: one client, on the main process, one call for every process's prompts
-    n = requests[0].n if requests else 1  # every request of an evaluation asks for the same n
-    everyone = gather_object([[r.prompt_ids for r in requests]])
-    answer: list[Any] = [None]
-    if trainer.accelerator.is_main_process:
-        prompts = [ids for share in everyone for ids in share]
-        flat = []
-        if prompts:
-            out = vg.vllm_client.generate(prompts=prompts, n=n, logprobs=None, **params)
-            flat = out["completion_ids"]  # n completions per prompt, in prompt order
-        per_process, at = [], 0
-        for share in everyone:
-            rows = [flat[(at + i) * n : (at + i + 1) * n] for i in range(len(share))]
-            per_process.append(rows)
-            at += len(share)
-        answer = [per_process]
-    broadcast_object_list(answer, from_process=0)
-    mine = answer[0][trainer.accelerator.process_index]
-    return [
-        [_completion(tokenizer, ids, settings.max_new_tokens, eos) for ids in row] for row in mine
-    ]
 
 
 # --------------------------------------------------------------------------- the evaluator
