@@ -4,6 +4,8 @@ that any run of the experiment trains on."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from hicra.jsonl import append_jsonl
 
 DEFAULT_SIZE = 500
 DEFAULT_SEED = 10_007
+HELDOUT_STAMP = ".heldout-settings.json"  # the eval.heldout settings heldout.jsonl was drawn with
 
 
 def training_questions(spec: ExperimentSpec, folder: Path) -> set[str]:
@@ -48,9 +51,13 @@ def build_heldout(spec: ExperimentSpec, folder: Path) -> Path:
     from hicra.train.data import DataSpec, load_rows
 
     path = folder / HELDOUT_FILE
-    if path.is_file():
-        return path
     options: dict[str, Any] = spec.eval["heldout"]
+    stamp = folder / HELDOUT_STAMP
+    wanted = json.dumps(options, sort_keys=True, default=str)
+    if path.is_file():
+        if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() == wanted:
+            return path
+        path.rename(path.with_name(f"{path.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}"))
     size = int(options.get("size", DEFAULT_SIZE))
     seed = int(options.get("seed", DEFAULT_SEED))
     kwargs = options.get("dataset_kwargs") or {}
@@ -75,4 +82,5 @@ def build_heldout(spec: ExperimentSpec, folder: Path) -> Path:
     staging.unlink(missing_ok=True)
     append_jsonl(staging, kept)
     staging.replace(path)
+    stamp.write_text(wanted + "\n", encoding="utf-8")
     return path
