@@ -239,7 +239,34 @@ def run_checks(loaded: Loaded) -> list[str]:
             )
         if item.run.config.get("credit") == "placebo":
             notes.extend(placebo_check(item))
+        if (
+            item.run.series(Metric.SEMANTIC_ENTROPY) is not None
+            and item.run.series(Metric.SEMANTIC_ENTROPY_MM) is None
+        ):
+            notes.append(
+                f"{item.label}: only the plug-in semantic entropy was logged, which rises with "
+                "the number of gram occurrences: left out of the semantic entropy readout"
+            )
     return notes
+
+
+def occurrence_note(arms: dict[str, dict[str, Any]]) -> str | None:
+    """Semantic entropy read at unequal numbers of gram occurrences is not comparable as it is:
+    said when the arms' mean occurrences per step differ by more than half."""
+    counts = {
+        arm: m["gram_occurrences_end"]["mean"]
+        for arm, m in arms.items()
+        if m["gram_occurrences_end"]["mean"] is not None
+    }
+    if len(counts) < 2 or min(counts.values()) <= 0:
+        return None
+    if max(counts.values()) <= 1.5 * min(counts.values()):
+        return None
+    listed = ", ".join(f"{arm} {value:.0f}" for arm, value in counts.items())
+    return (
+        f"gram occurrences per step differ between arms ({listed}): semantic entropy, even "
+        "bias-corrected, still rises with them, so compare it with care"
+    )
 
 
 def placebo_check(item: ExperimentRun) -> list[str]:
@@ -384,6 +411,8 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
         rows = [v for (a, _), v in per_run.items() if a == arm]
         if rows:
             arms[arm] = {metric: summarize([r[metric] for r in rows]) for metric in METRICS}
+    if note := occurrence_note(arms):
+        notes.append(note)
     comparisons = []
     for arm, other in loaded.contrasts:
         if arm not in arms or other not in arms:

@@ -137,6 +137,14 @@ METRICS: dict[str, MetricSpec] = {
             NONNEGATIVE,
             False,
         ),
+        MetricSpec(
+            "gram_occurrences_end",
+            "gram occurrences per step (end)",
+            _final(Metric.GRAM_OCCURRENCES),
+            NONNEGATIVE,
+            False,
+            digits=1,
+        ),
     )
 }
 LABELS = {name: spec.label for name, spec in METRICS.items()}
