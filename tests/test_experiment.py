@@ -12,8 +12,8 @@ import yaml
 
 from hicra.cli import main
 from hicra.experiment.analysis import analyze, load_experiment
-from hicra.experiment.stats import paired, summarize
 from hicra.experiment.spec import ExperimentError, load_spec
+from hicra.experiment.stats import paired, summarize
 from tests.test_train_cli import write_jsonl
 
 
@@ -223,7 +223,10 @@ BASE = "base: {max_steps: 2, use_cpu: true}\n"
             BASE + "arms: {a: {}}\nseeds: [1]\neval: {benchmarks: [gsm8k], samples: 0}\n",
             "eval.samples must be a whole number of at least 1",
         ),
-        (BASE + "arms: {a: {}}\nseeds: [1]\nprimary_metric: mean_acc\n", "did you mean mean_accuracy"),
+        (
+            BASE + "arms: {a: {}}\nseeds: [1]\nprimary_metric: mean_acc\n",
+            "did you mean mean_accuracy",
+        ),
         (
             BASE + "arms: {a: {}}\nseeds: [1]\nprimary_metric: heldout_accuracy\n",
             "primary_metric 'heldout_accuracy' needs an eval",
@@ -245,7 +248,9 @@ BASE = "base: {max_steps: 2, use_cpu: true}\n"
 )
 def test_bad_experiment_files_are_one_clear_line(tmp_path, capsys, text, message):
     # an eval file whose second row has no answer: refused before any training
-    (tmp_path / "rows.jsonl").write_text('{"question": "1+1", "answer": "2"}\n{"question": "2+2"}\n')
+    (tmp_path / "rows.jsonl").write_text(
+        '{"question": "1+1", "answer": "2"}\n{"question": "2+2"}\n'
+    )
     path = write_spec(tmp_path, text)
     assert main(["experiment", "run", str(path), "--output-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err

@@ -124,7 +124,12 @@ def test_primary_metric_is_judged_at_alpha_and_the_others_are_holm_adjusted(tmp_
 def test_primary_metric_rule(tmp_path):
     """Held-out accuracy when an eval is configured, else mean accuracy; the file may override."""
     folder = tmp_path / "exp"
-    write_experiment(folder, {"grpo": ARMS["grpo"], "hicra": ARMS["hicra"]}, [1, 2], eval={"benchmarks": ["gsm8k"]})
+    write_experiment(
+        folder,
+        {"grpo": ARMS["grpo"], "hicra": ARMS["hicra"]},
+        [1, 2],
+        eval={"benchmarks": ["gsm8k"]},
+    )
     for seed in (1, 2):
         write_run(folder, "grpo", seed, accuracy(0.3), heldout=0.2)
         write_run(folder, "hicra", seed, accuracy(0.4), heldout=0.3)
@@ -152,7 +157,7 @@ def test_power_note_uses_the_runs_own_spread(tmp_path):
     from hicra.experiment.stats import seeds_needed
 
     assert row["seeds_needed"]["0.01"] == seeds_needed(0.01, row["sd_diff"])
-    table = (tmp_path / "exp" / "results.md")
+    table = tmp_path / "exp" / "results.md"
     assert main(["experiment", "analyze", str(tmp_path / "exp")]) == 0
     assert "## Power" in table.read_text()
 
@@ -227,7 +232,12 @@ def test_steps_to_threshold_needs_a_full_trailing_window():
 # ----------------------------------------------------------------- 7. silent drops
 def test_missing_eval_nan_tail_and_corrupt_lines_are_said(tmp_path, capsys):
     folder = tmp_path / "exp"
-    write_experiment(folder, {"grpo": ARMS["grpo"], "hicra": ARMS["hicra"]}, [1, 2, 3], eval={"benchmarks": ["gsm8k"]})
+    write_experiment(
+        folder,
+        {"grpo": ARMS["grpo"], "hicra": ARMS["hicra"]},
+        [1, 2, 3],
+        eval={"benchmarks": ["gsm8k"]},
+    )
     for seed in (1, 2, 3):
         write_run(folder, "grpo", seed, accuracy(0.3), heldout=0.2)
     write_run(folder, "hicra", 1, accuracy(0.4), heldout=0.3)
@@ -262,7 +272,11 @@ def test_missing_eval_nan_tail_and_corrupt_lines_are_said(tmp_path, capsys):
 
 def test_hierarchy_metrics_off_says_why_the_readouts_are_dashes(tmp_path):
     folder = tmp_path / "exp"
-    write_experiment(folder, {"grpo": ARMS["grpo"], "hicra": {"credit": "hicra", "hierarchy_metrics": False}}, [1])
+    write_experiment(
+        folder,
+        {"grpo": ARMS["grpo"], "hicra": {"credit": "hicra", "hierarchy_metrics": False}},
+        [1],
+    )
     write_run(folder, "grpo", 1, accuracy(0.3))
     write_run(folder, "hicra", 1, {"hicra/accuracy": [0.3] * 10}, hierarchy_metrics=False)
     results = analyze(load_experiment(folder))

@@ -88,7 +88,7 @@ def test_multiplicity_is_controlled_under_the_null():
 
 
 def test_primary_test_is_at_alpha():
-    t_rate, old_rate = single_test_rate(seeds=8, sims=4000)
+    t_rate, _ = single_test_rate(seeds=8, sims=4000)
     assert t_rate == pytest.approx(0.05, abs=0.012)
     t4, old4 = single_test_rate(seeds=4, sims=4000)
     assert t4 == pytest.approx(0.05, abs=0.012)

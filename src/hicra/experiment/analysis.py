@@ -150,7 +150,9 @@ def load_experiment(
     loaded.has_eval = has_eval
     loaded.primary = primary_metric(saved)
     if loaded.primary not in METRICS or not METRICS[loaded.primary].compared:
-        raise ExperimentError(f"{folder / EXPERIMENT_FILE}: unknown primary_metric {loaded.primary!r}")
+        raise ExperimentError(
+            f"{folder / EXPERIMENT_FILE}: unknown primary_metric {loaded.primary!r}"
+        )
     check_configs(loaded)
     saved_contrasts = saved.get("contrasts")
     loaded.contrasts = (
@@ -441,9 +443,7 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
         line = control_verdict(comparisons, hicra, loaded.baseline, placebo, loaded.primary)
         if line:
             verdicts.insert(0, line)
-    power = [
-        note for c in comparisons if c["family"] == "primary" and (note := power_note(c))
-    ]
+    power = [note for c in comparisons if c["family"] == "primary" and (note := power_note(c))]
     return {
         "experiment": str(loaded.folder),
         "baseline": loaded.baseline,
@@ -561,13 +561,13 @@ def markdown(results: dict[str, Any]) -> str:
             f"= {results['alpha']} (two-sided paired t-test), at the standard deviation of each "
             "contrast's seed differences measured here:",
             "",
-            "| arm | vs | n | sd of differences | " + " | ".join(f"d = {d}" for d in effects) + " |",
+            "| arm | vs | n | sd of differences | "
+            + " | ".join(f"d = {d}" for d in effects)
+            + " |",
             "|---|---|---:|---:|" + "---:|" * len(effects),
         ]
         for row in results["power"]:
-            needed = [
-                "> 10000" if v is None else str(v) for v in row["seeds_needed"].values()
-            ]
+            needed = ["> 10000" if v is None else str(v) for v in row["seeds_needed"].values()]
             lines.append(
                 f"| {row['arm']} | {row['baseline']} | {row['n']} | {row['sd_diff']:.4f} | "
                 + " | ".join(needed)

@@ -95,9 +95,7 @@ METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
         MetricSpec("mean_accuracy", "mean accuracy", _mean_accuracy, ACCURACY, True),
-        MetricSpec(
-            "final_accuracy", "final accuracy", _final(Metric.ACCURACY), ACCURACY, True
-        ),
+        MetricSpec("final_accuracy", "final accuracy", _final(Metric.ACCURACY), ACCURACY, True),
         MetricSpec(
             "heldout_accuracy", "held-out accuracy", _heldout, ACCURACY, True, needs_eval=True
         ),

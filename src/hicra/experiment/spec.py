@@ -271,11 +271,17 @@ def _check_eval_settings(evaluation: dict[str, Any], where: str) -> None:
 
     for key in ("samples", "max_new_tokens", "limit"):
         value = evaluation.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ExperimentError(f"{where}.{key} must be a whole number of at least 1, got {value!r}")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ExperimentError(
+                f"{where}.{key} must be a whole number of at least 1, got {value!r}"
+            )
     temperature = evaluation.get("temperature")
     if temperature is not None and (
-        isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature < 0
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or temperature < 0
     ):
         raise ExperimentError(f"{where}.temperature must be a number >= 0, got {temperature!r}")
     try:

@@ -107,7 +107,9 @@ def power_paired_t(effect: float, sd: float, n: int, alpha: float = ALPHA) -> fl
     df = n - 1
     critical = scipy.stats.t.ppf(1 - alpha / 2, df)
     shift = abs(effect) / sd * math.sqrt(n)
-    return float(scipy.stats.nct.sf(critical, df, shift) + scipy.stats.nct.cdf(-critical, df, shift))
+    return float(
+        scipy.stats.nct.sf(critical, df, shift) + scipy.stats.nct.cdf(-critical, df, shift)
+    )
 
 
 def seeds_needed(

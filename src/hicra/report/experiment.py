@@ -147,10 +147,7 @@ def render(loaded: Loaded, results: dict[str, Any], png: bytes, run_links: dict[
     head = "".join(f"<th>{_e(LABELS[m])}</th>" for m in LABELS)
     rows = "".join(
         f"<tr><td><b>{_e(arm)}</b></td>"
-        + "".join(
-            f"<td class='num'>{_cell(stats[m], METRICS[m].digits)}</td>"
-            for m in LABELS
-        )
+        + "".join(f"<td class='num'>{_cell(stats[m], METRICS[m].digits)}</td>" for m in LABELS)
         + "</tr>"
         for arm, stats in results["arms"].items()
     )

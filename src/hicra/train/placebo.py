@@ -158,7 +158,9 @@ def draw_placebo(
         "candidates": len(usable),
     }
     placebo = StrategicGrams(chosen, name=f"placebo-seed{seed}", provenance=provenance)
-    return PlaceboDraw(placebo, real_planning / real_tokens, len(covered) / real_tokens, len(usable))
+    return PlaceboDraw(
+        placebo, real_planning / real_tokens, len(covered) / real_tokens, len(usable)
+    )
 
 
 def load_or_none(folder: str | Path) -> StrategicGrams | None:

@@ -239,8 +239,10 @@ class HICRATrainer(GRPOTrainer):
                 draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
             except PlaceboUnmatched as err:  # this batch cannot be matched: try the next one
                 if not self._placebo_warned and self.accelerator.is_main_process:
-                    print(f"hicra train: placebo: {err}; drawing again on the next batch",
-                          file=sys.stderr)
+                    print(
+                        f"hicra train: placebo: {err}; drawing again on the next batch",
+                        file=sys.stderr,
+                    )
                 self._placebo_warned = True
                 draw = None
             if draw is None:  # no strategic gram yet: nothing to match, nothing to upweight
