@@ -134,6 +134,15 @@ def test_primary_metric_rule(tmp_path):
         write_run(folder, "grpo", seed, accuracy(0.3), heldout=0.2)
         write_run(folder, "hicra", seed, accuracy(0.4), heldout=0.3)
     assert analyze(load_experiment(folder))["primary_metric"] == "heldout_accuracy"
+    for seed in (1, 2):  # evaluations not made yet: the primary family is empty, and said so
+        (folder / "hicra" / f"seed-{seed}" / "eval" / "results.json").unlink()
+    notes = analyze(load_experiment(folder))["notes"]
+    assert "no paired runs have the primary metric (held-out accuracy) yet" in " ".join(notes)
+    for seed, score in ((1, 0.3), (2, 0.3)):
+        results = {"benchmarks": {"heldout": {"avg@k": score, "problems": 10}}}
+        (folder / "hicra" / f"seed-{seed}" / "eval" / "results.json").write_text(
+            json.dumps(results)
+        )
     saved = yaml.safe_load((folder / "experiment.yaml").read_text())
     saved["primary_metric"] = "final_accuracy"
     (folder / "experiment.yaml").write_text(yaml.safe_dump(saved))

@@ -436,6 +436,11 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
                     **paired(mine, theirs),
                 }
             )
+    if comparisons and not any(c["metric"] == loaded.primary and c["n"] for c in comparisons):
+        notes.append(
+            f"no paired runs have the primary metric ({LABELS[loaded.primary]}) yet: every "
+            "verdict below is secondary"
+        )
     sizes = adjust(comparisons)
     verdicts = [verdict(c, sizes[c["family"]]) for c in comparisons]
     hicra, placebo = arm_with_credit(loaded, "hicra"), arm_with_credit(loaded, "placebo")
