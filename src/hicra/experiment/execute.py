@@ -100,9 +100,10 @@ def eval_plan(spec: ExperimentSpec, folder: Path, previous: str | None = None) -
             out = run / "eval"
             stamp = out / EVAL_STAMP
             made_under = stamp.read_text().strip() if stamp.is_file() else previous
-            if (out / "results.json").is_file() and made_under in (current, None):
+            stale = out.exists() and made_under not in (current, None)
+            if (out / "results.json").is_file() and not stale:
                 continue
-            if out.exists():
+            if stale:  # an interrupted evaluation under the same settings is resumed instead
                 out.rename(run / f"eval.stale-{time.strftime('%Y%m%d-%H%M%S')}")
             argv = ["eval", "--model", str(run), "--benchmarks", benchmarks]
             argv += ["--output-dir", str(out), "--prompt-of", str(run), "--no-progress"]
