@@ -128,6 +128,9 @@ def test_statistics_helpers():
     assert summarize([0.5, 0.5, 0.5]) == {"mean": 0.5, "ci_low": 0.5, "ci_high": 0.5, "n": 3}
     assert summarize([]) == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
     assert summarize([0.4]) == {"mean": 0.4, "ci_low": None, "ci_high": None, "n": 1}
+    # cut to the values an accuracy can take: 0.05 +- 4.3027 * 0.05 / sqrt(3) reaches below 0
+    cut = summarize([0.0, 0.05, 0.1], bounds=(0.0, 1.0))
+    assert cut["ci_low"] == 0.0 and cut["ci_high"] == pytest.approx(0.05 + 0.124207, abs=1e-5)
     same = paired({1: 0.3, 2: 0.4}, {1: 0.3, 2: 0.4, 3: 0.9})
     assert same["n"] == 2 and same["mean_diff"] == 0 and same["p_value"] == 1.0
     # every difference the same: no t statistic; the interval is the value, p the sign-flip p

@@ -412,7 +412,10 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
     for arm in loaded.arms:
         rows = [v for (a, _), v in per_run.items() if a == arm]
         if rows:
-            arms[arm] = {metric: summarize([r[metric] for r in rows]) for metric in METRICS}
+            arms[arm] = {
+                name: summarize([r[name] for r in rows], metric.bounds)
+                for name, metric in METRICS.items()
+            }
     if note := occurrence_note(arms):
         notes.append(note)
     comparisons = []

@@ -126,8 +126,12 @@ def seeds_needed(
     return None
 
 
-def summarize(values: list[float | None]) -> dict[str, Any]:
-    """Mean and 95% t-interval of a metric over seeds (an interval needs 2 or more)."""
+def summarize(
+    values: list[float | None], bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> dict[str, Any]:
+    """Mean and 95% t-interval of a metric over seeds (an interval needs 2 or more), cut to the
+    values the metric can take (`bounds`: an accuracy's interval never reaches below 0; cutting
+    never drops the true mean, which lies within them, so coverage is kept)."""
     array = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if array.size == 0:
         return {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
@@ -136,7 +140,8 @@ def summarize(values: list[float | None]) -> dict[str, Any]:
         return {"mean": float(mean), "ci_low": None, "ci_high": None, "n": 1}
     if np.ptp(array) == 0:
         low = high = mean
-    return {"mean": float(mean), "ci_low": float(low), "ci_high": float(high), "n": int(array.size)}
+    low, high = max(float(low), bounds[0]), min(float(high), bounds[1])
+    return {"mean": float(mean), "ci_low": low, "ci_high": high, "n": int(array.size)}
 
 
 def paired(arm: dict[int, float], other: dict[int, float]) -> dict[str, Any]:
