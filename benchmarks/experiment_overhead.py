@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from hicra.tiny import build_tiny_model
+from hicra.testing.tiny import build_tiny_model
 
 SETTINGS = {
     "max_steps": 3,

@@ -26,7 +26,7 @@ from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
 from hicra.run_folder import RunLog
-from hicra.tiny import build_tiny_model, punctuation_reward
+from hicra.testing.tiny import build_tiny_model, punctuation_reward
 from hicra.trainer import HICRAConfig, HICRATrainer
 
 

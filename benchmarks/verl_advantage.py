@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hicra.tiny import build_tiny_model
+from hicra.testing.tiny import build_tiny_model
 from tests.verl_fixtures import (
     build_trainer,
     local_transfer_queue,

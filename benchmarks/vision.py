@@ -26,8 +26,8 @@ from trl import GRPOTrainer
 
 import hicra.train.images as images_module
 from hicra.models import load_processor
-from hicra.tiny import punctuation_reward
-from hicra.tiny_vision import build_tiny_vlm, digit_image
+from hicra.testing.tiny import punctuation_reward
+from hicra.testing.tiny_vision import build_tiny_vlm, digit_image
 from hicra.train.data import DataSpec, PromptStyle, build_dataset
 from hicra.train.trainer import HICRATrainer
 

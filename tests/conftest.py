@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hicra.tiny import CORPUS as TINY_CORPUS
+from hicra.testing.tiny import CORPUS as TINY_CORPUS
 
 # committed test data (the benchmarks themselves ship with the package: hicra.eval.registry)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -23,7 +23,7 @@ def _train_tokenizer(kind: str):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from hicra.tiny import build_tiny_tokenizer
+    from hicra.testing.tiny import build_tiny_tokenizer
 
     if kind == "bytelevel":
         return build_tiny_tokenizer(vocab_size=600, corpus=CORPUS)
@@ -106,7 +106,7 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A tiny random Qwen2 chat model with a local tokenizer, saved once per session."""
-    from hicra.tiny import build_tiny_model
+    from hicra.testing.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
@@ -138,7 +138,7 @@ def accelerate_launch(port: int) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tmp_path_factory):
     """A tiny random Idefics3 (SmolVLM-style) model with a locally built processor."""
-    from hicra.tiny_vision import build_tiny_vlm
+    from hicra.testing.tiny_vision import build_tiny_vlm
 
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
 

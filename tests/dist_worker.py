@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 
-from hicra.tiny import punctuation_grams, punctuation_reward, smoke_config
+from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
 from hicra.train.trainer import HICRATrainer
 
 

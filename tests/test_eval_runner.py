@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hicra.cli import main
+from hicra.eval.backends import choose_backend
 from hicra.eval.checkers import StrictBoxedChecker
 from hicra.eval.passk import avg_at_k, mean_pass_at_k
 from hicra.eval.registry import load_benchmark
@@ -24,7 +25,6 @@ from hicra.eval.sampling import (
     HFBackend,
     Request,
     SamplingSettings,
-    choose_backend,
     encode_prompt,
 )
 from hicra.models import ModelError, resolve_model_path

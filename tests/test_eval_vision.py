@@ -27,7 +27,7 @@ from hicra.eval.registry import (
 )
 from hicra.eval.runner import EvalConfig, evaluate
 from hicra.eval.sampling import Request, SamplingSettings
-from hicra.tiny_vision import IMAGE_TOKEN, IMAGE_TOKENS, digit_image, write_digit_benchmark
+from hicra.testing.tiny_vision import IMAGE_TOKEN, IMAGE_TOKENS, digit_image, write_digit_benchmark
 
 
 @pytest.fixture(autouse=True)

@@ -249,7 +249,7 @@ def eval_args(model, data_dir, out):
 
 
 def test_eval_starts_fresh_when_the_weights_change(tmp_path, tiny_benchmark, capsys):
-    from hicra.tiny import build_tiny_model
+    from hicra.testing.tiny import build_tiny_model
 
     model = build_tiny_model(tmp_path / "model", seed=1)
     out = tmp_path / "eval"

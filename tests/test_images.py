@@ -25,7 +25,7 @@ from hicra.images import (
     thumbnail_png,
     undecoded,
 )
-from hicra.tiny_vision import digit_image
+from hicra.testing.tiny_vision import digit_image
 
 
 def png_bytes(image) -> bytes:
@@ -157,7 +157,7 @@ def test_aspect_ratio_limit_matches_qwen2_vl(tmp_path):
     assert check_image(image_source(str(ok), None, ""), limits) == (1990, 10)
     assert processor(images=[Image.open(ok)], return_tensors="pt")["pixel_values"].numel() > 0
     # processors without that rule (Idefics3 resizes anything) get the pixel limit only
-    from hicra.tiny_vision import build_tiny_processor
+    from hicra.testing.tiny_vision import build_tiny_processor
 
     assert limits_for(build_tiny_processor()) == ImageLimits(DEFAULT_MAX_PIXELS, None)
     with pytest.raises(ImageError, match="at least 1"):

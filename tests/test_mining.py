@@ -21,7 +21,7 @@ from hicra.mining.counting import (
     select_candidates,
 )
 from hicra.mining.ngrams import doc_ngrams, is_text_word
-from hicra.mining.selection import cluster_scores, rank_clusters, top_count
+from hicra.mining.paper_selection import cluster_scores, rank_clusters, top_count
 from hicra.mining.sources import CorpusReport, SourceError, iter_traces, outcome, trace_text
 
 # ---------------------------------------------------------------- a corpus with planted phrases

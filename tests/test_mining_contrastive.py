@@ -22,10 +22,7 @@ from hicra.mining import (
     TraceSpec,
     mine,
 )
-from hicra.mining.counting import OccurrenceCounter, gram_profile
-from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
-from hicra.mining.ngrams import sentences
-from hicra.mining.scoring import (
+from hicra.mining.contrastive_scoring import (
     FRAGMENT,
     KEPT,
     MATH_BOUND,
@@ -38,6 +35,9 @@ from hicra.mining.scoring import (
     select,
     weighted_log_odds,
 )
+from hicra.mining.counting import OccurrenceCounter, gram_profile
+from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
+from hicra.mining.ngrams import sentences
 from hicra.mining.sources import SourceError, iter_trace_rows
 
 
@@ -114,7 +114,7 @@ def test_rate_evenness_is_the_normalized_entropy_of_shrunk_rates():
 
 
 def test_rate_evenness_in_blocks_matches(monkeypatch):
-    import hicra.mining.scoring as scoring
+    import hicra.mining.contrastive_scoring as scoring
 
     rng = np.random.default_rng(0)
     n_grams, sizes = 50, np.array([7, 3, 12, 5])

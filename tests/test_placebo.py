@@ -12,7 +12,7 @@ import torch
 
 from hicra import PlanningTagger, StrategicGrams
 from hicra.advantages import CreditBatch, assign_credit, hicra_advantages
-from hicra.tiny import punctuation_reward, smoke_config
+from hicra.testing.tiny import punctuation_reward, smoke_config
 from hicra.train.placebo import PLACEBO_FILE, candidate_ngrams, draw_placebo
 from tests.test_train_trainer import RecordingTrainer
 

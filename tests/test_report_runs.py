@@ -127,7 +127,7 @@ def test_cli_argument_errors(tmp_path, capsys):
     assert "got 1 --label values for 2 run folders" in capsys.readouterr().err
     (tmp_path / "o2").write_text("")
     assert main(["report", str(a), "-o", str(tmp_path / "o2")]) == 2
-    assert "exists and is not a folder" in capsys.readouterr().err
+    assert "is a file, not a folder" in capsys.readouterr().err
 
 
 def test_grpo_run_without_hierarchy_metrics_still_reports(tmp_path, capsys):

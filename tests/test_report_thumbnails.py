@@ -10,7 +10,7 @@ from PIL import Image
 
 from hicra.images import thumbnail_png
 from hicra.report.build import build_report
-from hicra.tiny_vision import digit_image
+from hicra.testing.tiny_vision import digit_image
 
 
 def write_run(folder, rows):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hicra import PlanningTagger
-from hicra.tiny import punctuation_grams, punctuation_reward, smoke_config
+from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
 from hicra.train.trainer import HICRAConfig, HICRATrainer
 
 # Single punctuation marks as "grams": a random tiny model emits them often enough that every batch
@@ -257,7 +257,7 @@ def test_high_entropy_credit_scales_only_the_top_entropy_tokens(tiny_model_dir, 
 
 def test_entropy_length_credit_is_the_pure_function_in_training(prompts, tmp_path):
     from hicra.advantages import hicra_entropy_length_advantages
-    from hicra.tiny import build_tiny_model
+    from hicra.testing.tiny import build_tiny_model
 
     varied = build_tiny_model(tmp_path / "model", eos_scale=40.0)  # varied lengths
     trainer = make_trainer(

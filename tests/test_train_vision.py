@@ -15,8 +15,8 @@ import torch
 from hicra import PlanningTagger, StrategicGrams
 from hicra.cli import main
 from hicra.jsonl import read_jsonl
-from hicra.tiny import punctuation_grams, punctuation_reward, smoke_config
-from hicra.tiny_vision import IMAGE_TOKEN, IMAGE_TOKENS, digit_image, write_digit_dataset
+from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
+from hicra.testing.tiny_vision import IMAGE_TOKEN, IMAGE_TOKENS, digit_image, write_digit_dataset
 from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset
 from hicra.train.images import without_media_tokens
 from hicra.train.trainer import HICRATrainer
@@ -242,7 +242,7 @@ def test_entropy_credit_runs_its_forward_pass_with_the_images(tiny_vlm_dir, digi
 
 # --------------------------------------------------------------------------- the command line
 def test_train_resume_eval_and_report_on_a_tiny_vlm(tiny_vlm_dir, digits, tmp_path):
-    from hicra.tiny_vision import write_digit_benchmark
+    from hicra.testing.tiny_vision import write_digit_benchmark
 
     out = tmp_path / "run"
     assert main(train_args(tiny_vlm_dir, digits, out)) == 0

@@ -23,7 +23,7 @@ from hicra.integrations.verl.credit import (
 from hicra.integrations.verl.settings import SETTING_KEYS, VerlHicraSettings, read_settings
 from hicra.run_folder import Metric
 from hicra.tagging import PlanningTagger
-from hicra.tiny import build_tiny_tokenizer
+from hicra.testing.tiny import build_tiny_tokenizer
 
 GRAMS = StrategicGrams(["wait", "let me verify"], name="test")
 

@@ -33,7 +33,7 @@ from hicra.grams import StrategicGrams
 from hicra.integrations.verl.estimator import TRAINER_MODES
 from hicra.run_folder import Metric
 from hicra.tagging import PlanningTagger
-from hicra.tiny import build_tiny_model
+from hicra.testing.tiny import build_tiny_model
 from tests.verl_fixtures import (
     GROUP,
     build_trainer,

@@ -25,6 +25,7 @@ from hicra.errors import HicraError
 # whole image before resizing it, so this is also the default limit of hicra's checks.
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS, pinned so the limit is documented
 THUMBNAIL_SIZE = 160
+IMAGE_FIELDS = ("images", "image")  # a dataset's image column when none is named
 _PLACEHOLDER = re.compile(r"<image(?:[ _-]?(\d+))?>", re.IGNORECASE)
 
 

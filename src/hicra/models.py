@@ -327,3 +327,19 @@ def load_processor(spec: str | os.PathLike[str]) -> Any:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return processor
+
+
+def torch_dtype(dtype: str, device: str) -> Any:
+    """The torch dtype to load a model in, from a --dtype value and the device."""
+    import torch
+
+    if dtype == "auto":  # the checkpoint's dtype on a GPU; float32 on CPU (bf16 matmuls are slow)
+        return "auto" if device == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+            dtype
+        ]
+    except KeyError:
+        raise HicraError(
+            f"unknown dtype {dtype!r}; choose from auto, float32, bfloat16, float16"
+        ) from None

@@ -1,4 +1,8 @@
-"""The prompt text shared by training and evaluation, so both ask the model the same way."""
+"""The prompt text shared by training and evaluation, so both ask the model the same way.
+
+That includes the vision-language layout (`vision_messages`): `hicra train` and `hicra eval` build
+image prompts with this one function, so an evaluated model is asked as it was trained.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,17 @@ BOXED_INSTRUCTION = "Please reason step by step, and put your final answer withi
 def user_prompt(question: str, instruction: str = BOXED_INSTRUCTION) -> str:
     """The user turn for a question: the question, a blank line, then the instruction (if any)."""
     return f"{question.strip()}\n\n{instruction}" if instruction else question.strip()
+
+
+def vision_messages(messages: list[dict[str, str]], images: int) -> list[dict[str, Any]]:
+    """Chat messages as content blocks, the images at the start of the last user turn."""
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    out = []
+    for i, message in enumerate(messages):
+        blocks: list[dict[str, Any]] = [{"type": "image"}] * images if i == last_user else []
+        blocks.append({"type": "text", "text": message["content"]})
+        out.append({"role": message["role"], "content": blocks})
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,10 @@ class PromptStyle:
                 {"role": "assistant", "content": assistant},
             ]
         return [*messages, {"role": "user", "content": self._user(question)}]
+
+    def vision_messages(self, question: str, images: int) -> list[dict[str, Any]]:
+        """`messages` as content blocks, with one image block per image in the question's turn."""
+        return vision_messages(self.messages(question), images)
 
     def _user(self, question: str) -> str:
         return user_prompt(question, self.instruction)

@@ -22,6 +22,7 @@ import yaml
 
 from hicra.errors import HicraError
 from hicra.jsonl import append_jsonl, read_jsonl
+from hicra.output_folder import refuse_file
 
 METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
     "metrics.jsonl",
@@ -258,9 +259,7 @@ def check_run_folder(folder: str | os.PathLike[str], resume: bool) -> None:
     Anything else is an error that names the folder: hicra never writes into a folder of the
     user's own files (a model card would replace their README.md, a config their config.yaml).
     """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise HicraError(f"output folder {folder} is a file, not a folder")
+    folder = refuse_file(folder)
     if resume:
         if not folder.is_dir() or not is_run_folder(folder):
             raise HicraError(f"--resume: {folder} is not a hicra run folder")

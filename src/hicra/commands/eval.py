@@ -11,10 +11,10 @@ from hicra.prompts import PromptStyle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from hicra.eval.backends import BACKENDS
     from hicra.eval.checkers import CHECKERS
     from hicra.eval.registry import BENCHMARKS, PAPER_BENCHMARKS
     from hicra.eval.runner import DEFAULT_MAX_NEW_TOKENS
-    from hicra.eval.sampling import BACKENDS
 
     parser = subparsers.add_parser(
         "eval",

@@ -87,17 +87,17 @@ def _run(args: argparse.Namespace) -> int:
     from hicra.experiment.heldout import build_heldout
     from hicra.experiment.spec import check_folder, load_spec, save_spec, saved_eval_fingerprint
     from hicra.folder_lock import FolderLock
+    from hicra.output_folder import make_output_folder, refuse_file
 
     if not args.file.is_file():
         raise HicraError(f"experiment file not found: {args.file}")
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
     spec = load_spec(args.file, args.output_dir)
     folder = Path(spec.output_dir)
-    if folder.exists() and not folder.is_dir():
-        raise HicraError(f"experiment folder {folder} is a file, not a folder")
+    refuse_file(folder, "experiment folder")
     check_folder(spec, folder)
     previous_eval = saved_eval_fingerprint(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_output_folder(folder, "experiment folder")
     with FolderLock(folder, "experiment folder"):
         save_spec(spec, folder)
         if spec.eval.get("heldout"):

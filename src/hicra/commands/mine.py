@@ -8,21 +8,11 @@ from typing import TYPE_CHECKING
 
 from hicra.commands import positive_int
 from hicra.errors import HicraError
+from hicra.mining.names import CONTRASTIVE, EXECUTION_LABELS, PAPER, PLANNING_LABELS
 
 if TYPE_CHECKING:
     from hicra.grams import StrategicGrams
     from hicra.mining import MiningResult, SelectionRules
-
-# as hicra.mining.config and hicra.mining.evaluation define them; kept here so --help is instant
-CONTRASTIVE, PAPER = "contrastive", "paper"
-PLANNING_LABELS = ("plan_generation", "uncertainty_management", "self_checking")
-EXECUTION_LABELS = (
-    "problem_setup",
-    "active_computation",
-    "fact_retrieval",
-    "result_consolidation",
-    "final_answer_emission",
-)
 
 
 def _labels(text: str) -> tuple[str, ...]:
@@ -218,7 +208,7 @@ def summary(result: MiningResult, output: Path, show: int) -> str:
 
 
 def _contrastive_lines(result: MiningResult, output: Path, show: int) -> list[str]:
-    from hicra.mining.scoring import KEPT
+    from hicra.mining.contrastive_scoring import KEPT
 
     prov = result.grams.provenance
     contrast = result.contrast

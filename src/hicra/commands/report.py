@@ -62,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hicra.experiment.report import build_experiment_report, is_experiment_folder
     from hicra.report.build import build_report
-    from hicra.report.experiment import build_experiment_report, is_experiment_folder
 
     if len(args.runs) == 1 and is_experiment_folder(args.runs[0]):
         output = args.output or args.runs[0] / "report"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hicra.errors import HicraError
+from hicra.eval.backends import choose_backend, make_backend
 from hicra.eval.checkers import CHECKERS, Checker, make_checker
 from hicra.eval.choices import check_with_choices
 from hicra.eval.registry import (
@@ -42,10 +43,8 @@ from hicra.eval.sampling import (
     Backend,
     Request,
     SamplingSettings,
-    choose_backend,
     encode_prompt,
     load_eval_tokenizer,
-    make_backend,
     prompt_format,
 )
 from hicra.eval.vision import check_modality
@@ -54,6 +53,7 @@ from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
 from hicra.models import model_fingerprint, resolve_model_path
+from hicra.output_folder import make_output_folder
 from hicra.prompts import PromptStyle
 
 SAMPLES_FILE = "samples.jsonl"
@@ -266,13 +266,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     tokenizer = load_eval_tokenizer(model_path)
     source = _Source(backend_name, model_path, tokenizer)
 
-    output_dir = Path(config.output_dir).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise EvalError(f"output folder {output_dir} is a file, not a folder")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EvalError(f"cannot create the output folder {output_dir}: {err.strerror}") from None
+    output_dir = make_output_folder(Path(config.output_dir).expanduser(), error=EvalError)
     lock = FolderLock(output_dir, "evaluation folder").acquire()  # one writer per folder
     try:
         return _evaluate_in(

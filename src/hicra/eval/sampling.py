@@ -12,20 +12,19 @@ with exactly the requested temperature and top-p, as vLLM does with explicit sam
 
 from __future__ import annotations
 
-import importlib.util
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from hicra._aliases import moved_names
 from hicra.errors import HicraError
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
-from hicra.models import ModelError, load_model, load_tokenizer
+from hicra.models import ModelError, load_model, load_tokenizer, torch_dtype
 from hicra.prompts import PromptStyle, user_prompt
 
 FinishReason = Literal["stop", "length"]
-BACKENDS = ("auto", "hf", "vllm")
 
 
 @dataclass(frozen=True)
@@ -118,60 +117,7 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose_backend(name: str) -> str:
-    """ "hf" or "vllm": auto picks vLLM when it is installed and a GPU is present."""
-    if name not in BACKENDS:
-        raise HicraError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    has_vllm = importlib.util.find_spec("vllm") is not None
-    if name == "vllm":
-        if not has_vllm:
-            raise HicraError("--backend vllm needs vLLM: pip install 'hicra[vllm]'")
-        if not cuda_available():
-            raise HicraError("--backend vllm needs a CUDA GPU; use --backend hf on this machine")
-        return "vllm"
-    if name == "auto" and has_vllm and cuda_available():
-        return "vllm"
-    return "hf"
-
-
-def make_backend(
-    name: str,
-    model_path: str,
-    tokenizer: Any,
-    *,
-    batch_size: int | None = None,
-    dtype: str = "auto",
-    seed: int = 0,
-) -> Backend:
-    """The chosen backend with its model loaded (`name` as returned by `choose_backend`); a
-    vision-language model gets the image-aware backends of `eval.vision`."""
-    from hicra.models import is_vision_model
-
-    if is_vision_model(model_path):
-        from hicra.eval.vision import make_vision_backend
-
-        return make_vision_backend(name, model_path, batch_size=batch_size, dtype=dtype, seed=seed)
-    if name == "vllm":
-        return VLLMBackend(model_path, dtype=dtype, seed=seed)
-    return HFBackend.from_path(model_path, tokenizer, batch_size=batch_size, dtype=dtype)
-
-
 # --------------------------------------------------------------------------- Hugging Face
-def _torch_dtype(dtype: str, device: str) -> Any:
-    import torch
-
-    if dtype == "auto":  # the checkpoint's dtype on a GPU; float32 on CPU (bf16 matmuls are slow)
-        return "auto" if device == "cuda" else torch.float32
-    try:
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
-            dtype
-        ]
-    except KeyError:
-        raise HicraError(
-            f"unknown dtype {dtype!r}; choose from auto, float32, bfloat16, float16"
-        ) from None
-
-
 class HFBackend:
     """Batched `model.generate` with left padding and the KV cache."""
 
@@ -204,7 +150,7 @@ class HFBackend:
     ) -> HFBackend:
         device = "cuda" if cuda_available() else "cpu"
         try:
-            model = load_model(path, dtype=_torch_dtype(dtype, device))
+            model = load_model(path, dtype=torch_dtype(dtype, device))
         except HicraError:
             raise
         except Exception as err:
@@ -346,3 +292,13 @@ class VLLMBackend:
             ]
             for out in outputs
         ]
+
+
+def _backends() -> Any:
+    from hicra.eval import backends
+
+    return backends
+
+
+# choosing and loading a backend lived here before eval/backends.py
+__getattr__ = moved_names(__name__, ("BACKENDS", "choose_backend", "make_backend"), _backends)

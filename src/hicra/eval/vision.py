@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hicra.errors import HicraError
-from hicra.eval.sampling import HFBackend, Request, VLLMBackend, _torch_dtype, cuda_available
-from hicra.models import ModelError, is_vision_model, load_processor, model_kind
-from hicra.prompts import PromptStyle, user_prompt
+from hicra.eval.sampling import HFBackend, Request, VLLMBackend, cuda_available
+from hicra.models import ModelError, is_vision_model, load_processor, model_kind, torch_dtype
+from hicra.prompts import PromptStyle
 
 MAX_IMAGES_PER_PROMPT = 5  # EMMA's problems have up to five images
 
@@ -26,15 +26,9 @@ def vision_messages(
     question: str, images: int, style: PromptStyle | None = None
 ) -> list[dict[str, Any]]:
     """The prompt style's turns (system prompt, few-shot examples: text), then the user turn: one
-    image block per image, then the question with the style's instruction (the boxed one)."""
-    style = style or PromptStyle()
-    messages = [
-        {"role": m["role"], "content": [{"type": "text", "text": m["content"]}]}
-        for m in style.messages(question)[:-1]
-    ]
-    blocks: list[dict[str, Any]] = [{"type": "image"} for _ in range(images)]
-    blocks.append({"type": "text", "text": user_prompt(question, style.instruction)})
-    return [*messages, {"role": "user", "content": blocks}]
+    image block per image, then the question with the style's instruction (the boxed one). Built by
+    `PromptStyle.vision_messages`, the builder training uses."""
+    return (style or PromptStyle()).vision_messages(question, images)
 
 
 def chat_text(processor: Any, request: Request) -> str:
@@ -60,7 +54,7 @@ class HFVisionBackend(HFBackend):
         processor = load_processor(path)
         try:
             model = AutoModelForImageTextToText.from_pretrained(
-                path, dtype=_torch_dtype(dtype, device)
+                path, dtype=torch_dtype(dtype, device)
             )
         except Exception as err:
             raise ModelError(

@@ -7,8 +7,8 @@ time, then their evaluation), `heldout` (a held-out problem set with no training
 `metrics` (the table of what is read from each run), `stats` (t-intervals, paired t-tests, Holm,
 power: pure functions), `calibration` (their coverage and false-positive rates, by simulation),
 `analysis` (per-arm means, contrasts in a primary and a secondary family, the placebo pair's
-verdict, written as results.json and results.md). `hicra report DIR` draws an experiment
-(`hicra.report.experiment`).
+verdict, written as results.json and results.md), `report` (`hicra report DIR` on an experiment
+folder: each arm's band over seeds, the tables and verdicts).
 """
 
 EXPERIMENT_FILE = "experiment.yaml"  # the resolved experiment, saved in its folder

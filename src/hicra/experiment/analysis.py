@@ -22,10 +22,11 @@ import numpy as np
 
 from hicra.experiment import EXPERIMENT_FILE, SEED_PREFIX
 from hicra.experiment.metrics import COMPARED, LABELS, METRICS, primary_metric
+from hicra.experiment.runs import ExperimentRun
 from hicra.experiment.spec import DEFAULT_THRESHOLD, ExperimentError
 from hicra.experiment.stats import ALPHA, holm, paired, seeds_needed, summarize
 from hicra.experiment.status import State, discover, eval_score, run_status
-from hicra.report.runs import Run, load_run
+from hicra.report.runs import load_run
 from hicra.run_folder import Metric
 from hicra.train.layers import load_yaml
 from hicra.train.placebo import TOLERANCE
@@ -45,33 +46,6 @@ SEED_KEYS = {
 }
 POWER_EFFECTS = (0.01, 0.02, 0.05, 0.10)  # differences (accuracy points) for the power note
 HIERARCHY_KEYS = (Metric.PLANNING_RATIO, Metric.EXECUTION_ENTROPY, Metric.SEMANTIC_ENTROPY_MM)
-
-
-@dataclass
-class ExperimentRun:
-    """One arm x seed run as the analysis sees it."""
-
-    arm: str
-    seed: int
-    run: Run
-    state: State
-    heldout: float | None = None
-    heldout_problems: int = 0
-
-    @property
-    def label(self) -> str:
-        return f"{self.arm}/{SEED_PREFIX}{self.seed}"
-
-    @property
-    def last_step(self) -> int:
-        """The last step with a finite accuracy (what the run can be compared over)."""
-        acc = self.run.series(Metric.ACCURACY)
-        steps = self.run.steps if acc is None else self.run.steps[np.isfinite(acc)]
-        return int(steps[-1]) if steps.size else 0
-
-    @property
-    def logged_step(self) -> int:
-        return int(self.run.steps[-1]) if self.run.steps.size else 0
 
 
 @dataclass

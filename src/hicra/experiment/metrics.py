@@ -20,7 +20,7 @@ from hicra.report.curves import final_window
 from hicra.run_folder import Metric
 
 if TYPE_CHECKING:
-    from hicra.experiment.analysis import ExperimentRun
+    from hicra.experiment.runs import ExperimentRun
 
 SMOOTH = 5  # steps-to-threshold: a trailing mean over 5 logged steps, full windows only
 

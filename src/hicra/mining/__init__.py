@@ -1,20 +1,39 @@
 """Strategic-gram mining: from successful reasoning traces to a `StrategicGrams` set (`hicra mine`).
 
-One job per module: `sources` reads traces (with their problem and group), `ngrams` cuts them into
-sentences and word n-grams, `counting` counts document frequencies and per-gram profiles in
-bounded memory, `config` holds the parameters of both selections, `pipeline` wires the paper's
-pipeline (`clustering` groups paraphrases, `selection` scores clusters) and dispatches,
-`contrastive` wires contrastive selection (`contrast` reads the contrast corpus, `scoring` scores
-and tests each n-gram), `compare` measures a set against a reference, `evaluation` measures it
-against sentence labels of planning and execution.
+One job per module. Shared by both selections: `names` (the selections and sentence labels, light
+enough for `hicra --help`), `sources` reads traces (with their problem and group), `ngrams` cuts
+them into sentences and word n-grams, `counting` counts document frequencies and per-gram profiles
+in bounded memory, `config` holds the parameters of both selections, `pool` is pass 1 and the
+result types, `pipeline` checks the config and dispatches. The paper's pipeline: `paper_pipeline`
+wires it, `clustering` groups paraphrases, `paper_selection` scores clusters. Contrastive
+selection: `contrastive` wires it, `contrastive_corpus` reads the contrast corpus,
+`contrastive_scoring` scores and tests each n-gram. Measuring a set: `compare` against a reference
+set, `evaluation` against sentence labels of planning and execution.
+
+The public names are imported on first use, so that `import hicra.mining.names` (the CLI) loads
+neither numpy nor scipy.
 """
 
-from hicra.mining.compare import Comparison, compare_to_reference
-from hicra.mining.config import CONTRASTIVE, PAPER, MiningConfig, MiningError
-from hicra.mining.pipeline import Cluster, GramChoice, MiningResult, mine
-from hicra.mining.scoring import SelectionRules
-from hicra.mining.sources import SourceError, TraceSpec
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_PUBLIC = {
+    "CONTRASTIVE": "hicra.mining.names",
+    "PAPER": "hicra.mining.names",
+    "Cluster": "hicra.mining.pool",
+    "Comparison": "hicra.mining.compare",
+    "GramChoice": "hicra.mining.pool",
+    "MiningConfig": "hicra.mining.config",
+    "MiningError": "hicra.mining.config",
+    "MiningResult": "hicra.mining.pool",
+    "SelectionRules": "hicra.mining.contrastive_scoring",
+    "SourceError": "hicra.mining.sources",
+    "TraceSpec": "hicra.mining.sources",
+    "compare_to_reference": "hicra.mining.compare",
+    "mine": "hicra.mining.pipeline",
+}
 __all__ = [
     "CONTRASTIVE",
     "PAPER",
@@ -30,3 +49,18 @@ __all__ = [
     "compare_to_reference",
     "mine",
 ]
+
+if TYPE_CHECKING:
+    from hicra.mining.compare import Comparison, compare_to_reference
+    from hicra.mining.config import MiningConfig, MiningError
+    from hicra.mining.contrastive_scoring import SelectionRules
+    from hicra.mining.names import CONTRASTIVE, PAPER
+    from hicra.mining.pipeline import mine
+    from hicra.mining.pool import Cluster, GramChoice, MiningResult
+    from hicra.mining.sources import SourceError, TraceSpec
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'hicra.mining' has no attribute {name!r}")

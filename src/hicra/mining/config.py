@@ -9,15 +9,13 @@ from typing import TypeVar
 
 from hicra.errors import HicraError
 from hicra.mining.clustering import DEFAULT_THRESHOLD, MINILM, NONE
-from hicra.mining.contrast import PROBLEMS
+from hicra.mining.contrastive_corpus import PROBLEMS
+from hicra.mining.contrastive_scoring import SelectionRules
 from hicra.mining.counting import DEFAULT_MAX_ENTRIES
-from hicra.mining.scoring import SelectionRules
+from hicra.mining.names import CONTRASTIVE, PAPER, SELECTIONS
 
 T = TypeVar("T")
 
-CONTRASTIVE = "contrastive"
-PAPER = "paper"
-SELECTIONS = (CONTRASTIVE, PAPER)
 # --min-df defaults, shares of the traces used (at least 2): the paper's prefilter before
 # embedding; the contrastive pool (a strategic gram recurs across solutions).
 AUTO_MIN_DF_FRACTION = {PAPER: 0.002, CONTRASTIVE: 0.01}

@@ -21,18 +21,14 @@ import numpy as np
 
 from hicra.grams import StrategicGrams
 from hicra.mining.config import MiningConfig, MiningError
-from hicra.mining.contrast import PROBLEMS, ContrastReport, DistinctTexts, check_sources, file_texts
-from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
-from hicra.mining.ngrams import doc_ngrams, sentences
-from hicra.mining.pipeline import (
-    GramChoice,
-    MiningResult,
-    Pool,
-    count_pool,
-    no_ngram_error,
-    parameters,
+from hicra.mining.contrastive_corpus import (
+    PROBLEMS,
+    ContrastReport,
+    DistinctTexts,
+    check_sources,
+    file_texts,
 )
-from hicra.mining.scoring import (
+from hicra.mining.contrastive_scoring import (
     KEPT,
     GramScores,
     SelectionRules,
@@ -41,6 +37,16 @@ from hicra.mining.scoring import (
     rate_evenness,
     select,
     weighted_log_odds,
+)
+from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
+from hicra.mining.ngrams import doc_ngrams, sentences
+from hicra.mining.pool import (
+    GramChoice,
+    MiningResult,
+    Pool,
+    count_pool,
+    no_ngram_error,
+    parameters,
 )
 from hicra.mining.sources import CorpusReport, TraceSpec, iter_trace_rows
 

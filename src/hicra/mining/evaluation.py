@@ -23,16 +23,8 @@ from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.jsonl import read_jsonl
 from hicra.mining.compare import Comparison, compare_to_reference
+from hicra.mining.names import EXECUTION_LABELS, PLANNING_LABELS
 from hicra.tagging import GramMatcher, lowercase_bytes
-
-PLANNING_LABELS = ("plan_generation", "uncertainty_management", "self_checking")
-EXECUTION_LABELS = (
-    "problem_setup",
-    "active_computation",
-    "fact_retrieval",
-    "result_consolidation",
-    "final_answer_emission",
-)
 
 
 class AnnotationError(HicraError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hicra.errors import HicraError
+from hicra.output_folder import make_output_folder
 from hicra.report import DEFAULT_MAX_ROLLOUTS, DEFAULT_SMOOTH, DEFAULT_TOP_GRAMS, curves, plots
 from hicra.report.html import render_html
 from hicra.report.rollouts import scan_rollouts
@@ -115,13 +116,7 @@ def build_report(
         "hierarchy": plots.hierarchy_png(runs, phases, window),
     }
     warnings = [w for r in reports for w in r.warnings]
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise HicraError(f"--output {output} exists and is not a folder")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise HicraError(f"cannot create the report folder {output}: {err.strerror}") from None
+    output = make_output_folder(output, "report folder")
     files = {name: output / f"{name}.png" for name in figures}
     for name, png in figures.items():
         _write(files[name], png)

@@ -1,10 +1,12 @@
 """The train wing: everything `hicra train` runs, on top of TRL's GRPOTrainer.
 
-One job per module: `config` (HICRAConfig and TrainArgs: what defines a run, and how the YAML and
-flag layers resolve), `data` (prompts and gold answers from files, the hub or reasoning-gym),
-`images` (vision-language rows and prompts, the modality checks, the trainer's image hooks),
-`rewards` (the accuracy and format rewards in TRL's calling convention), `trainer` (HICRATrainer:
-credit assignment through the registry in `hicra.advantages`, the hierarchy metrics, rollouts),
-`callbacks` (metrics.jsonl and the console line), `runner` (build it all and run it).
+One job per module: `layers` (the YAML layer and flags, read and number-checked once before TRL
+loads), `config` (HICRAConfig and TrainArgs: what defines a run, and how the YAML and flag layers
+resolve), `data` (prompts and gold answers from files, the hub or reasoning-gym; the image-field
+schema), `images` (vision-language datasets and processors, the modality checks, the trainer's
+image hooks), `rewards` (the accuracy and format rewards in TRL's calling convention), `placebo`
+(the placebo control's random frequent n-grams), `trainer` (HICRATrainer: credit assignment
+through the registry in `hicra.advantages`, the hierarchy metrics, rollouts), `callbacks`
+(metrics.jsonl and the console line), `runner` (build it all and run it).
 Imports stay lazy: `import hicra.train` loads nothing heavy.
 """

@@ -29,7 +29,6 @@ from hicra.train.layers import (
     is_resume,
     output_dir_flag,
     without_flag,
-    yaml_layer,
 )
 
 # TRL's configs still set transformers' deprecated `gradient_checkpointing` alias; users cannot act
@@ -265,12 +264,17 @@ class ResolvedConfig:
     auto_output_dir: bool  # the run folder name was made up (runs/hicra-DATE-TIME): may be suffixed
 
 
-def resolve_config(argv: list[str]) -> ResolvedConfig:
-    """HICRAConfig and TrainArgs from a command line (YAML layer, then flags)."""
-    check_numbers_early(argv)
+def resolve_config(
+    argv: list[str], checked: tuple[dict[str, Any], str] | None = None
+) -> ResolvedConfig:
+    """HICRAConfig and TrainArgs from a command line (YAML layer, then flags).
+
+    `checked`: what `check_numbers_early(argv)` returned, when the caller ran it already (the
+    YAML file is then not read or checked a second time)."""
+    layer, source = checked or check_numbers_early(argv)
+    layer = dict(layer)  # filled in below; the caller's copy stays as it was read
     parser = make_parser()
     known = {a.dest for a in parser._actions}
-    layer, source = yaml_layer(argv)
     argv = without_flag(argv, "--config")
     resume = is_resume(argv)
     if source.endswith(CONFIG_FILE) and resume:  # a run's own config.yaml: keep what still exists

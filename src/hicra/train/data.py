@@ -20,7 +20,14 @@ from typing import Any
 
 from hicra.answers import ANSWER_FIELDS, QUESTION_FIELDS, gold_answer
 from hicra.errors import HicraError
-from hicra.images import ImageError, ImageLimits
+from hicra.images import (
+    IMAGE_FIELDS,
+    ImageError,
+    ImageLimits,
+    ImageSource,
+    check_image,
+    image_sources,
+)
 from hicra.jsonl import ReadStats, read_jsonl, read_parquet
 from hicra.prompts import BOXED_INSTRUCTION, PromptStyle  # noqa: F401 (PromptStyle: re-exported)
 
@@ -48,6 +55,36 @@ class DataSpec:
     image_field: str | None = None  # None: `images` or `image` when present
     image_limits: ImageLimits | None = None
     text_only_model: str | None = None  # set: an image column is an error naming this model
+
+
+def image_field(fields: Sequence[str], spec: DataSpec, where: str) -> str | None:
+    """The image column of a dataset (`spec.image_field`, else `images` or `image`), or None.
+
+    A text-only model (`spec.text_only_model`) given images is refused here, on the first row.
+    """
+    if spec.image_field:
+        if spec.image_field not in fields:
+            raise DataError(
+                f"{where}: no image field {spec.image_field!r} (fields: {', '.join(fields)})"
+            )
+        found = spec.image_field
+    else:
+        found = next((name for name in IMAGE_FIELDS if name in fields), None)
+    if found is not None and spec.text_only_model:
+        raise DataError(
+            f"{where} has images (field {found!r}) but the model {spec.text_only_model} reads "
+            "text only; use an image-text-to-text model (e.g. Qwen/Qwen2.5-VL-3B-Instruct) or a "
+            "dataset without images"
+        )
+    return found
+
+
+def row_images(value: Any, base_dir: Path | None, where: str, spec: DataSpec) -> list[ImageSource]:
+    """The checked images of one row (`ImageError` says which is missing, unreadable or too big)."""
+    sources = image_sources(value, base_dir, where)
+    for source in sources:
+        check_image(source, spec.image_limits)
+    return sources
 
 
 def _pick(fields: Sequence[str], wanted: str | None, defaults: Sequence[str], what: str) -> str:
@@ -129,8 +166,6 @@ def _math_rows(
     stats: ReadStats,
     base_dir: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    from hicra.train.images import image_field, row_images
-
     q_field = a_field = i_field = None
     unit = "line" if where.endswith((".jsonl", ".jsonl.gz", ".csv")) else "row"
     for number, row in rows:

@@ -1,12 +1,13 @@
-"""Vision-language training: image rows, image prompts, modality checks, and the trainer's hooks.
+"""Vision-language training: image datasets and prompts, modality checks, and the trainer's hooks.
 
 TRL's GRPOTrainer trains a vision-language model when the processing class is a processor and the
 rows carry images; hicra feeds it exactly that and keeps the hierarchy lens on the text:
 
 - rows: an `images` (list) or `image` column of file paths relative to the data file, encoded
-  bytes, or hub image features; each image is checked before training (`hicra.images.check_image`);
+  bytes, or hub image features; each image is checked before training (`train.data` reads them);
 - prompts: the last user turn starts with one `{"type": "image"}` block per image, then the text
-  (every message in content blocks, so that TRL never puts the images into a few-shot turn);
+  (every message in content blocks, so that TRL never puts the images into a few-shot turn), built
+  by `prompts.vision_messages`, as eval builds them;
 - the planning mask covers completion tokens only: image tokens live in the prompt, TRL's HF
   generation suppresses the image token, the tagger never marks special tokens, and
   `without_media_tokens` removes any image or video token id from the mask all the same;
@@ -23,19 +24,19 @@ from typing import Any
 
 import torch
 
+from hicra._aliases import moved_names
 from hicra.errors import HicraError
 from hicra.images import (
+    IMAGE_FIELDS,
     ImageLimits,
     ImageSource,
-    check_image,
-    image_sources,
     limits_for,
     strip_placeholders,
     thumbnail_png,
 )
+from hicra.prompts import vision_messages
 from hicra.run_folder import THUMBNAILS_DIR, RolloutField
 
-IMAGE_FIELDS = ("images", "image")
 # TRL's multimodal forward inputs (GRPOTrainer._compute_loss passes these to the model).
 MULTIMODAL_KEYS = (
     "pixel_values",
@@ -52,50 +53,7 @@ MULTIMODAL_KEYS = (
 _MEDIA_TOKEN_ATTRS = ("image_token_id", "video_token_id", "image_token_index", "boi_token_id")
 
 
-# --------------------------------------------------------------------------- rows
-def image_field(fields: Sequence[str], spec: Any, where: str) -> str | None:
-    """The image column of a dataset (`spec.image_field`, else `images` or `image`), or None.
-
-    A text-only model (`spec.text_only_model`) given images is refused here, on the first row.
-    """
-    from hicra.train.data import DataError
-
-    if spec.image_field:
-        if spec.image_field not in fields:
-            raise DataError(
-                f"{where}: no image field {spec.image_field!r} (fields: {', '.join(fields)})"
-            )
-        found = spec.image_field
-    else:
-        found = next((name for name in IMAGE_FIELDS if name in fields), None)
-    if found is not None and spec.text_only_model:
-        raise DataError(
-            f"{where} has images (field {found!r}) but the model {spec.text_only_model} reads "
-            "text only; use an image-text-to-text model (e.g. Qwen/Qwen2.5-VL-3B-Instruct) or a "
-            "dataset without images"
-        )
-    return found
-
-
-def row_images(value: Any, base_dir: Path | None, where: str, spec: Any) -> list[ImageSource]:
-    """The checked images of one row (`ImageError` says which is missing, unreadable or too big)."""
-    sources = image_sources(value, base_dir, where)
-    for source in sources:
-        check_image(source, spec.image_limits)
-    return sources
-
-
-def vision_messages(messages: list[dict[str, str]], images: int) -> list[dict[str, Any]]:
-    """Chat messages as content blocks, the images at the start of the last user turn."""
-    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
-    out = []
-    for i, message in enumerate(messages):
-        blocks: list[dict[str, Any]] = [{"type": "image"}] * images if i == last_user else []
-        blocks.append({"type": "text", "text": message["content"]})
-        out.append({"role": message["role"], "content": blocks})
-    return out
-
-
+# --------------------------------------------------------------------------- prompts
 def vision_dataset(rows: list[dict[str, Any]], style: Any) -> Any:
     """A `datasets.Dataset` for TRL: block prompts, an `images` column of lazily decoded images,
     and `image_refs` (the labels that rollouts record)."""
@@ -234,3 +192,13 @@ def image_fields(labels: list[str]) -> dict[str, Any]:
         RolloutField.IMAGES: labels,
         RolloutField.THUMBNAILS: [f"{THUMBNAILS_DIR}/{thumbnail_name(x)}" for x in labels],
     }
+
+
+def _data() -> Any:
+    from hicra.train import data
+
+    return data
+
+
+# the image-field schema lived here before it joined the data schema in train/data.py
+__getattr__ = moved_names(__name__, ("image_field", "row_images"), _data)

@@ -108,8 +108,11 @@ def raw_flag_values(argv: list[str]) -> dict[str, Any]:
     return values
 
 
-def check_numbers_early(argv: list[str]) -> None:
-    """Check the numeric values of the YAML layer, then of the flags (which override it)."""
+def check_numbers_early(argv: list[str]) -> tuple[dict[str, Any], str]:
+    """Check the numeric values of the YAML layer, then of the flags (which override it).
+
+    Returns the YAML layer and its source (as `yaml_layer`), so that `resolve_config` builds on
+    the file read here instead of reading it again."""
     from hicra.limits import check_limits
 
     layer, source = yaml_layer(argv)
@@ -120,3 +123,4 @@ def check_numbers_early(argv: list[str]) -> None:
     if several and not (output_dir_flag(argv) or layer.get("output_dir")):
         # each process would pick its own timestamped folder and split the checkpoints
         raise HicraError("with several processes, give the run folder: --output-dir DIR")
+    return layer, source

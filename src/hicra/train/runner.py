@@ -194,10 +194,10 @@ def run(argv: list[str]) -> int:
 
         make_parser().print_help()
         return 0
-    check_numbers_early(argv)  # bad numbers fail here, before TRL is imported
+    checked = check_numbers_early(argv)  # bad numbers fail here, before TRL is imported
     from hicra.train.config import resolve_config
 
-    resolved = resolve_config(argv)
+    resolved = resolve_config(argv, checked)  # the YAML file read once, its numbers checked once
     config, args = resolved.config, resolved.args
     if args.print_config:
         shown = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}

@@ -30,6 +30,7 @@ from hicra.experiment.analysis import Loaded, analyze, load_experiment, markdown
 from hicra.experiment.metrics import LABELS, METRICS
 from hicra.experiment.stats import t_interval
 from hicra.experiment.status import discover
+from hicra.output_folder import make_output_folder
 from hicra.report.phases import smooth
 from hicra.report.plots import COLORS
 from hicra.run_folder import METRICS_FILE, Metric
@@ -188,10 +189,7 @@ def build_experiment_report(folder: Path, output: Path, smooth_window: int) -> d
     loaded = load_experiment(folder)
     results = analyze(loaded)
     window = odd_window(smooth_window)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise HicraError(f"cannot create the report folder {output}: {err.strerror}") from None
+    make_output_folder(output, "report folder")
     links = {}
     for item in loaded.runs:
         run_report = item.run.path / "report"

@@ -36,7 +36,7 @@ def build_tiny_processor() -> Any:
         Idefics3ImageProcessorPil,
     )
 
-    from hicra.tiny import build_tiny_tokenizer
+    from hicra.testing.tiny import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
     tokenizer.chat_template = VISION_CHAT_TEMPLATE

@@ -1,0 +1,12 @@
+"""Deprecated alias of `hicra.mining.contrastive_scoring` (the contrastive selection's scores and tests).
+
+A package rather than mining/scoring.py, so that git's rename detection carries edits made to the old
+file over to mining/contrastive_scoring.py.
+
+The old name is bound to the moved module itself, so every name in it keeps working.
+"""
+
+from hicra._aliases import deprecated_alias
+from hicra.mining import contrastive_scoring as _moved
+
+deprecated_alias(__name__, _moved)
