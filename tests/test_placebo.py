@@ -196,3 +196,39 @@ def test_every_accepted_draw_is_within_tolerance(bytelevel_tokenizer):
         draw = draw_placebo(TEXTS, rows, GRAMS, tagger, seed=seed)
         assert abs(draw.placebo_ratio / draw.real_ratio - 1) <= 0.1
         assert draw.grams.provenance["attempt"] >= 0
+
+
+def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """During training a batch whose draw is refused (no set within 10%) upweights nothing, says
+    so once, and the draw is tried again on the next batch. The refusal is forced on the first
+    batch here: a random tiny model's completions rarely produce one by themselves."""
+    import hicra.train.trainer as trainer_module
+    from hicra.train.placebo import PlaceboUnmatched
+
+    calls = []
+
+    def refuse_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise PlaceboUnmatched("no placebo set matches the real planning-token ratio (test)")
+        return draw_placebo(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "draw_placebo", refuse_first)
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
+    out = tmp_path / "run"
+    trainer = RecordingTrainer(
+        model=str(tiny_model_dir),
+        reward_funcs=[punctuation_reward],
+        args=smoke_config(out, credit="placebo", max_steps=2),
+        train_dataset=datasets.Dataset.from_list(rows),
+        strategic_grams=StrategicGrams(list(",.!?;:"), name="punct"),
+    )
+    trainer.train()
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["hicra/placebo_ratio"] == 0.0  # the refused batch: no placebo tokens
+    assert metrics[1]["hicra/placebo_ratio"] > 0.0 and len(calls) == 2
+    assert (out / PLACEBO_FILE).is_file()
+    err = capsys.readouterr().err
+    assert err.count("drawing again on the next batch") == 1
