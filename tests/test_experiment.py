@@ -155,6 +155,17 @@ def test_analysis_refuses_to_mix_configs(three_seeds, tmp_path):
         load_experiment(empty)
 
 
+def test_arms_may_differ_in_what_their_keys_set(tmp_path):
+    """accuracy_weight -1 (the positive control's flipped reward) changes the run's
+    reward_weights too: that is the arm's own difference, not a mix-up."""
+    folder = tmp_path / "exp"
+    arms = {"grpo": {"credit": "grpo"}, "flipped": {"credit": "flipped", "accuracy_weight": -1.0}}
+    spec_file(folder, arms, seeds=(1,))
+    make_run(folder, "grpo", 1, [0.5] * 5, accuracy_weight=1.0, reward_weights=[1.0, 0.2])
+    make_run(folder, "flipped", 1, [0.1] * 5, accuracy_weight=-1.0, reward_weights=[-1.0, 0.2])
+    assert analyze(load_experiment(folder))["arms"]["flipped"]["mean_accuracy"]["mean"] == 0.1
+
+
 def test_arms_may_differ_only_in_their_own_keys(tmp_path):
     folder = tmp_path / "exp"
     spec_file(folder, {"grpo": {"credit": "grpo"}, "hicra": {"credit": "hicra"}}, seeds=(1,))

@@ -44,6 +44,8 @@ SEED_KEYS = {
     "resume",
     "strategic_grams_resolved",
 }
+# Keys a run computes from others: they may differ between arms when one of their sources does.
+DERIVED_KEYS = {"reward_weights": {"accuracy_weight", "format_weight"}}
 POWER_EFFECTS = (0.01, 0.02, 0.05, 0.10)  # differences (accuracy points) for the power note
 HIERARCHY_KEYS = (Metric.PLANNING_RATIO, Metric.EXECUTION_ENTROPY, Metric.SEMANTIC_ENTROPY_MM)
 
@@ -156,7 +158,9 @@ def check_configs(loaded: Loaded) -> None:
                 )
         reference[arm] = first.run.config
     arms = list(reference)
-    allowed = SEED_KEYS | (loaded.arm_keys or set())
+    arm_keys = loaded.arm_keys or set()
+    derived = {key for key, sources in DERIVED_KEYS.items() if sources & arm_keys}
+    allowed = SEED_KEYS | arm_keys | derived
     for arm in arms[1:]:
         key = _differing_key(reference[arms[0]], reference[arm], allowed)
         if key is None:
