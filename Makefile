@@ -3,9 +3,12 @@
 setup:
 	bash scripts/setup.sh
 
-# The verl plugin's environment: verl[verl-core] 0.9.1 next to hicra (docs/verl.md).
+# The verl plugin's environment as a verl user builds it: verl[verl-core] 0.9.1 and the trl pin of
+# verl's fsdp and megatron extras, resolved with the plugin in one pip command (docs/verl.md).
+VERL_WITH = trl==0.27.0 verl[verl-core]==0.9.1
 setup-verl:
-	HICRA_VENV=.venv-verl HICRA_EXTRAS=dev,verl bash scripts/setup.sh
+	HICRA_VENV=.venv-verl HICRA_EXTRAS=dev,verl HICRA_WITH="$(VERL_WITH)" HICRA_BUNDLED_MODEL=0 \
+		bash scripts/setup.sh
 
 browser:
 	bash scripts/install_chromium.sh
@@ -22,8 +25,10 @@ test: lint browser
 	$(MAKE) test-verl
 
 # verl's real trainer and TransferQueue on a local Ray cluster; here a missing verl fails, never skips.
+# test_packaging.py again beside verl's trl pin: the core without trl, `hicra train` names its extra.
 test-verl: setup-verl
-	HICRA_REQUIRE_VERL=1 .venv-verl/bin/python -m pytest -q tests/test_verl_plugin.py tests/test_verl_credit.py
+	HICRA_REQUIRE_VERL=1 .venv-verl/bin/python -m pytest -q tests/test_verl_plugin.py \
+		tests/test_verl_credit.py tests/test_packaging.py
 
 bench: setup
 	.venv/bin/python benchmarks/tagging.py

@@ -83,6 +83,9 @@ def _analyze(folder: Path, baseline: str | None, finished_only: bool) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hicra.extras import require_extra
+
+    require_extra("train", "hicra experiment run")
     from hicra.experiment.execute import eval_plan, execute, training_plan
     from hicra.experiment.heldout import build_heldout
     from hicra.experiment.spec import check_folder, load_spec, save_spec, saved_eval_fingerprint

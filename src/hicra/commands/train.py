@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(argv: list[str]) -> int:
+    from hicra.extras import require_extra
+
+    require_extra("train", "hicra train")  # before TRL loads: also for --help (TRL's fields)
     from hicra.train.runner import run as run_training
 
     return run_training(argv)
