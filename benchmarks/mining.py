@@ -13,16 +13,19 @@ runs in a fresh process (peak RSS is that process's, imports and model included)
 and the ratio contrastive / paper is printed for each size (the issue's bound: 2x at 10k traces).
 
 Quality on real traces (`--part traces`): the development corpus of long chain-of-thought traces
-(`reasoning-traces/`: 982 traces, 447 correct, 40 with sentence function tags). Its traces are
-split by problem (SHA-256 of the problem text, first byte even: development, odd: held out), so
-no problem is on both sides; parameters were chosen on the development side only. For each side
-and for all correct traces: the paper's preset, the paper's pipeline (MiniLM), the new default;
-precision/recall against the paper's preset (hicra.mining.compare) and the planning-vs-execution
-hit-rate gap on the tagged sentences (hicra.mining.evaluation) of all 40 traces and of each side's
-traces; the top 20 grams of each.
+(`reasoning-traces/`: 982 traces, 447 correct, 40 with sentence function tags, all of them
+DeepSeek-R1 distills). Its traces are split by problem (SHA-256 of the problem text, first byte
+even: development, odd: held out), so no problem is on both sides, and by model family: Sky-T1
+(parameters tuned on its development side) and DeepSeek-R1-Distill (never tuned on). Mined on
+each side, on the Sky-T1 development side and on the R1 traces: the new default, the default of
+issue #14 (problems as the only contrast, 100 grams) and the paper's pipeline (MiniLM), beside
+the paper's preset; precision/recall against the preset (hicra.mining.compare) and the
+planning-vs-execution hit-rate gap on the tagged sentences (hicra.mining.evaluation) of all 40
+traces and of each side's; the top 20 grams, and what the solution contrast removed.
 
 Quality on textbook solutions (`--part textbook`): the MATH test and GSM8K train solutions, as
-before #14, with the new default and the paper's pipeline.
+before #14, with the new default contrasted with their problems only (the bundled reference
+solutions are drawn from these very files) and the paper's pipeline.
 
     python benchmarks/mining.py [--part speed|traces|textbook|all] [--sizes 1000 5000 10000]
                                 [--data ../shared/data]
@@ -149,9 +152,35 @@ def _write(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+FAMILIES = {  # model family -> a test on the trace's `model` field
+    "sky": lambda model: model.startswith("Sky-T1"),  # Qwen2.5-32B students of QwQ: tuned on
+    "r1": lambda model: model.startswith("DeepSeek-R1-Distill"),  # never tuned on
+}
+MINED_ON = {  # corpus -> which correct traces are mined
+    "dev": lambda r: side(r["problem"]) == "dev",
+    "held": lambda r: side(r["problem"]) == "held",
+    "sky-dev": lambda r: FAMILIES["sky"](r["model"]) and side(r["problem"]) == "dev",
+    "r1": lambda r: FAMILIES["r1"](r["model"]),
+}
+SELECTIONS = {  # label -> MiningConfig keyword arguments
+    "new default": {},
+    "problems only (#14)": {"contrast": ("problems",), "rules": "issue-14"},
+    "paper pipeline": {"selection": "paper"},
+}
+
+
+def _config(label: str):
+    from hicra.mining import MiningConfig, SelectionRules
+
+    kwargs = dict(SELECTIONS[label])
+    if kwargs.get("rules") == "issue-14":  # the default of issue #14: 100 grams
+        kwargs["rules"] = SelectionRules(max_grams=100)
+    return MiningConfig(**kwargs)
+
+
 def traces(data: Path) -> None:
     from hicra import StrategicGrams
-    from hicra.mining import MiningConfig, compare_to_reference, mine
+    from hicra.mining import compare_to_reference, mine
     from hicra.mining.clustering import load_embedder
     from hicra.mining.evaluation import hit_rates, read_annotations
 
@@ -161,50 +190,52 @@ def traces(data: Path) -> None:
     by_id = {r["id"]: r for r in rows}
     paper = StrategicGrams.preset("paper")
     model = load_embedder("minilm")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (1 min)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        parts = {p: [r for r in rows if p == "all" or side(r["problem"]) == p]
-                 for p in ("dev", "held", "all")}  # fmt: skip
         labels = {
             p: read_annotations(_write(folder / f"ann-{p}.jsonl", [
                 a for a in annotations if p == "all" or side(by_id[a["id"]]["problem"]) == p
             ]))
             for p in ("dev", "held", "all")
         }  # fmt: skip
-        for p, part in parts.items():
+        for p, label in labels.items():
+            print(f"tagged {p}: {label.traces} traces, {len(label.planning)} planning-like and "
+                  f"{len(label.execution)} execution-like units")  # fmt: skip
+        sets = {}
+        for on, take in MINED_ON.items():
+            part = [r for r in rows if take(r)]
             correct = sum(r["correct"] for r in part)
             problems = len({r["problem"] for r in part})
-            print(f"{p}: {len(part)} traces ({correct} correct) of {problems} problems; "
-                  f"annotations: {labels[p].traces} traces, {len(labels[p].planning)} planning-like "
-                  f"and {len(labels[p].execution)} execution-like units")  # fmt: skip
-        sets = {}
-        for p in ("dev", "held", "all"):
-            path = _write(folder / f"{p}.jsonl", parts[p])
-            start = time.perf_counter()
-            sets[p, "new default"] = mine([path]).grams
-            middle = time.perf_counter()
-            sets[p, "paper pipeline"] = mine(
-                [path], MiningConfig(selection="paper"), model=model
-            ).grams
-            print(f"mined {p}: new default {middle - start:.1f} s, paper pipeline (model loaded) "
-                  f"{time.perf_counter() - middle:.1f} s")  # fmt: skip
+            print(f"mined on {on}: {correct} correct traces of {problems} problems")
+            path = _write(folder / f"{on}.jsonl", part)
+            for label in SELECTIONS:
+                start = time.perf_counter()
+                extra = {"model": model} if label == "paper pipeline" else {}
+                sets[on, label] = mine([path], _config(label), **extra).grams
+                print(f"  {label}: {time.perf_counter() - start:.1f} s")
         print("\nmined on | set | grams | exact P | exact R | overlap P | overlap R | gap, 40 "
-              "annotated | gap, dev annotated | gap, held annotated")  # fmt: skip
-        for p in ("dev", "held", "all"):
-            for label in ("paper preset", "paper pipeline", "new default"):
-                grams = paper if label == "paper preset" else sets[p, label]
-                c = compare_to_reference(grams, paper)
-                gaps = [hit_rates(grams, labels[q]) for q in ("all", "dev", "held")]
-                cells = " | ".join(f"{g.gap:.3f} ({g.planning_rate:.2f}-{g.execution_rate:.2f})"
-                                   for g in gaps)  # fmt: skip
-                print(f"{p} | {label} | {len(grams)} | {c.exact_precision:.2f} | "
-                      f"{c.exact_recall:.2f} | {c.overlap_precision:.2f} | "
-                      f"{c.overlap_recall:.2f} | {cells}")  # fmt: skip
-        for p in ("dev", "held", "all"):
-            for label in ("paper pipeline", "new default"):
-                top = ", ".join(f"`{g}`" for g in list(sets[p, label])[:20])
-                print(f"\ntop 20, {label}, mined on {p}: {top}")
-        print(f"\ntop 20, paper preset: {', '.join(f'`{g}`' for g in list(paper)[:20])}")
+              "tagged | gap, dev tagged | gap, held tagged")  # fmt: skip
+        rows_out = [("-", "paper preset", paper)] + [
+            (on, label, sets[on, label]) for on in MINED_ON for label in SELECTIONS
+        ]
+        for on, label, grams in rows_out:
+            c = compare_to_reference(grams, paper)
+            gaps = [hit_rates(grams, labels[q]) for q in ("all", "dev", "held")]
+            cells = " | ".join(f"{g.gap:.3f} ({g.planning_rate:.2f} - {g.execution_rate:.2f})"
+                               for g in gaps)  # fmt: skip
+            print(f"{on} | {label} | {len(grams)} | {c.exact_precision:.2f} | "
+                  f"{c.exact_recall:.2f} | {c.overlap_precision:.2f} | "
+                  f"{c.overlap_recall:.2f} | {cells}")  # fmt: skip
+        for on in MINED_ON:
+            for label in ("new default", "problems only (#14)"):
+                top = ", ".join(f"`{g}`" for g in list(sets[on, label])[:20])
+                print(f"\ntop 20, {label}, mined on {on}: {top}")
+            removed = [
+                g for g in sets[on, "problems only (#14)"] if g not in sets[on, "new default"]
+            ]
+            print(f"\nin the #14 set, not in the new default, mined on {on}: {', '.join(removed)}")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
 
 
 # ---------------------------------------------------------------- textbook solutions
@@ -220,8 +251,8 @@ def textbook(data: Path) -> None:
     print("corpus | selection | grams | exact P | exact R | overlap P | overlap R | top 10")
     for corpus, path in files.items():
         for label in ("new default", "paper pipeline"):
-            if label == "new default":
-                result = mine([path])
+            if label == "new default":  # the bundled solutions hold a quarter of GSM8K train
+                result = mine([path], MiningConfig(contrast=("problems",)))
             else:
                 result = mine([path], MiningConfig(selection="paper"), model=model)
             c = compare_to_reference(result.grams, paper)

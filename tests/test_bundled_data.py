@@ -102,6 +102,10 @@ def test_the_wheel_ships_the_bundled_benchmarks(tmp_path):
             assert inside in names, inside
             assert archive.read(inside) == (root / name).read_bytes(), inside
         assert "hicra/assets/paper.json" in names and "hicra/configs/default.yaml" in names
+        contrast = ROOT / "src" / "hicra" / "assets" / "contrast"  # hicra mine's default contrast
+        for path in sorted(contrast.iterdir()):
+            inside = f"hicra/assets/contrast/{path.name}"
+            assert archive.read(inside) == path.read_bytes(), inside
 
 
 # --------------------------------------------------------------------------- no workspace paths

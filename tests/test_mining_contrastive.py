@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import math
 import random
 import string
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -22,14 +25,18 @@ from hicra.mining import (
     TraceSpec,
     mine,
 )
+from hicra.mining.contrastive_corpus import solutions_path
 from hicra.mining.contrastive_scoring import (
+    CONTRAST_FILE_LANGUAGE,
     FRAGMENT,
     KEPT,
     MATH_BOUND,
     NOT_OPENER,
     PROBLEM_LANGUAGE,
+    SOLUTION_LANGUAGE,
     TOPIC_BOUND,
     GramScores,
+    binding_contrast,
     extension_shares,
     rate_evenness,
     select,
@@ -149,7 +156,7 @@ def test_select_gives_the_first_failed_test_and_ranks_by_df():
         words=np.array([2, 2, 2, 1, 1, 2, 2, 2]),
         evenness=np.array([0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.2, 0.9]),
     )
-    reasons = select(grams, scores, SelectionRules(max_grams=2))
+    reasons = select(grams, scores, SelectionRules(max_grams=2, max_math_log_odds=0.5))
     # "c d" fails three tests: the first (contrast) is its reason; 3 pass: df 50, 45, 10
     assert reasons == [
         KEPT, PROBLEM_LANGUAGE, MATH_BOUND, NOT_OPENER, KEPT, FRAGMENT, TOPIC_BOUND, "beyond --max-grams",
@@ -248,11 +255,16 @@ def test_planted_phrases_get_their_reasons(planted):
     assert stats[PLAN]["evenness"] > 0.9
     prov = result.grams.provenance
     assert prov["selection"] == CONTRASTIVE and prov["contrast"]["distinct_texts"] == {
-        "problems": 200
+        "problems": 200,
+        "solutions": 3119,  # the bundled reference solutions
     }
-    assert prov["parameters"]["rules"]["max_grams"] == 100 and prov["parameters"]["min_df"] == 8
+    assert prov["parameters"]["rules"]["max_grams"] == 110 and prov["parameters"]["min_df"] == 8
     assert prov["groups"]["groups"] == 4 and prov["reasons"][KEPT] == 2
-    assert {"gram": PROBLEM, "df": 100, "reason": PROBLEM_LANGUAGE} in prov["rejected"]
+    rejected = {r["gram"]: r for r in prov["rejected"]}
+    assert rejected[PROBLEM]["reason"] == PROBLEM_LANGUAGE and rejected[PROBLEM]["df"] == 100
+    assert rejected[PROBLEM]["contrast_source"] == "problems"
+    assert rejected[PROBLEM]["contrast_log_odds"] <= 0
+    assert rejected[EXEC] == {"gram": EXEC, "df": 140, "reason": MATH_BOUND}
 
 
 def test_contrast_file_and_errors(planted, tmp_path):
@@ -262,6 +274,9 @@ def test_contrast_file_and_errors(planted, tmp_path):
     by_file = mine([planted], MiningConfig(min_df=8, contrast=(str(problems),)))
     assert list(by_file.grams) == [PLAN, OPENER]
     assert by_file.contrast.texts == {str(problems): 200}
+    rejected = {r["gram"]: r for r in by_file.grams.provenance["rejected"]}
+    assert rejected[PROBLEM]["reason"] == CONTRAST_FILE_LANGUAGE
+    assert rejected[PROBLEM]["contrast_source"] == str(problems)
 
     unrelated = tmp_path / "unrelated.jsonl"
     unrelated.write_text(json.dumps({"text": "zebra quokka ocelot"}) + "\n")
@@ -280,8 +295,10 @@ def test_contrast_file_and_errors(planted, tmp_path):
     empty.write_text(
         "".join(json.dumps({"text": r["completion"], "problem": "  "}) + "\n" for r in rows)
     )
-    with pytest.raises(MiningError, match="the contrast corpus is empty"):
+    with pytest.raises(MiningError, match="the contrast source problems is empty"):
         mine([empty], MiningConfig(min_df=8))
+    with pytest.raises(MiningError, match="the contrast corpus is empty"):
+        mine([empty], MiningConfig(min_df=8, contrast=("problems",)))
     with pytest.raises(SourceError, match="no field 'question'"):
         mine([planted], MiningConfig(min_df=8), TraceSpec(problem_field="question"))
 
@@ -382,7 +399,7 @@ def test_cli_mines_and_evaluates(planted, tmp_path, capsys):
     code = main(["mine", str(planted), "-o", str(out), "--min-df", "8", "--evaluate", str(ann)])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "contrast: problems 200 distinct texts (0 repeats skipped)" in printed
+    assert "contrast: problems 200, solutions 3,119 distinct texts (0 repeats skipped)" in printed
     assert "groups: 4 (200 traces have one); evenness computed" in printed
     assert f"kept 2 grams, written to {out}" in printed
     assert "#1   'let me double check'" in printed
@@ -449,3 +466,45 @@ def test_cli_never_writes_over_its_input(planted, capsys):
     assert main(["mine", str(planted), "-o", str(planted)]) == 2
     assert "mining would overwrite its corpus" in capsys.readouterr().err
     assert planted.read_bytes() == before
+
+
+def test_bundled_solutions_contrast():
+    """The default contrast's reference solutions: checksum, rows, licences (assets/contrast)."""
+    folder = solutions_path().parent
+    digest, name = (folder / "SHA256SUMS").read_text().split()
+    assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    with gzip.open(solutions_path(), "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    sources = Counter(r["source"] for r in rows)
+    assert sources == {"gsm8k/train.jsonl": 1869, "math/test.jsonl": 1250}
+    assert all(r["solution"].strip() for r in rows)
+    assert {"LICENSE.grade-school-math", "LICENSE.math-evaluation-harness"} <= {
+        p.name for p in folder.iterdir()
+    }
+    assert MiningConfig().resolved().contrast == ("problems", "solutions")
+
+
+def test_binding_contrast_is_the_lowest_ratio_above_its_floor():
+    """Hand-checked: per gram the source with the smallest log-odds minus floor wins."""
+    log_odds = np.array([[1.0, -0.2, 0.5], [0.3, 0.4, -1.5]])  # sources x grams
+    z = np.array([[2.0, -1.0, 1.0], [0.5, 0.8, -3.0]])
+    margin, z_bound, source = binding_contrast(log_odds, z, [0.0, 0.0])
+    assert margin.tolist() == [0.3, -0.2, -1.5] and source.tolist() == [1, 0, 1]
+    assert z_bound.tolist() == [0.5, -1.0, -3.0]
+    margin, _, source = binding_contrast(log_odds, z, [0.0, -1.0])  # solutions floor -1
+    assert margin.tolist() == [1.0, -0.2, -0.5] and source.tolist() == [0, 0, 1]
+    scores = GramScores(
+        df=np.array([9, 8, 7]),
+        contrast_log_odds=margin,
+        contrast_z=np.zeros(3),
+        math_log_odds=np.zeros(3),
+        extension_share=np.zeros(3),
+        opening_share=np.ones(3),
+        words=np.array([2, 2, 2]),
+        evenness=None,
+        contrast_source=source,
+        contrast_reasons=(PROBLEM_LANGUAGE, SOLUTION_LANGUAGE),
+    )
+    assert select(["a b", "c d", "e f"], scores, SelectionRules()) == [
+        KEPT, PROBLEM_LANGUAGE, SOLUTION_LANGUAGE,
+    ]  # fmt: skip

@@ -13,7 +13,7 @@ import pytest
 from hicra import StrategicGrams
 from hicra.cli import main
 from hicra.mining import MiningConfig, compare_to_reference, mine
-from hicra.mining.contrastive_scoring import KEPT, PROBLEM_LANGUAGE
+from hicra.mining.contrastive_scoring import KEPT, PROBLEM_LANGUAGE, SOLUTION_LANGUAGE
 from hicra.mining.evaluation import hit_rates, read_annotations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reasoning-traces"
@@ -55,9 +55,16 @@ def test_contrastive_beats_the_papers_pipeline_on_real_traces(real):
     assert contrastive.corpus.used == paper.corpus.used == 50  # the 10 incorrect ones are left out
     grams = set(contrastive.grams)
     assert {"wait,", "alternatively,", "let me", "hmm,"} <= grams  # how solvers steer
-    reason = {c.gram: c.reason for c in contrastive.choices}
-    for problem_words in ("find the", "of the", "in the"):  # what the problems say
-        assert reason[problem_words] == PROBLEM_LANGUAGE
+    choice = {c.gram: c for c in contrastive.choices}
+    for problem_words in ("find the", "in the"):  # what the problems say more than solutions
+        assert choice[problem_words].reason == PROBLEM_LANGUAGE
+        assert choice[problem_words].scores["contrast_source"] == "problems"
+    # execution vocabulary: said more by solvers than by the problems, so the problem contrast
+    # alone kept it (issue 23); the bundled reference solutions say it more still
+    for execution_words in ("for the", "from the", "number of", "the total", "we have"):
+        by_source = choice[execution_words].scores["contrast_log_odds_by_source"]
+        assert by_source["problems"] > 0 > by_source["solutions"]
+        assert choice[execution_words].reason == SOLUTION_LANGUAGE
     preset = StrategicGrams.preset("paper")
     ours = compare_to_reference(contrastive.grams, preset)
     theirs = compare_to_reference(paper.grams, preset)
@@ -67,7 +74,7 @@ def test_contrastive_beats_the_papers_pipeline_on_real_traces(real):
     gap = hit_rates(contrastive.grams, labels).gap
     assert gap > hit_rates(paper.grams, labels).gap
     assert gap > hit_rates(preset, labels).gap
-    assert sum(c.reason == KEPT for c in contrastive.choices) == len(contrastive.grams) == 100
+    assert sum(c.reason == KEPT for c in contrastive.choices) == len(contrastive.grams) == 110
 
 
 def test_evaluate_on_real_labels(real, capsys):

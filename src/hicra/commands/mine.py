@@ -59,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=None,
         metavar="SOURCE",
-        help="what solvers are contrasted with: 'problems' (default: the traces' own problem "
-        "statements) or a file (JSONL/Parquet text field, or .txt lines, e.g. reference "
-        "solutions); repeat to combine",
+        help="what solvers are contrasted with, each source on its own: 'problems' (the traces' "
+        "own problem statements), 'solutions' (reference solutions bundled with hicra) or a file "
+        "(JSONL/Parquet text field, or .txt lines); repeat to combine (default: problems and "
+        "solutions)",
     )
     group.add_argument(
         "--problem-field",
@@ -79,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dataset, else the problem; none: no evenness test)",
     )
     group.add_argument(
-        "--max-grams", type=positive_int, default=None, help="grams kept (default 100)"
+        "--max-grams", type=positive_int, default=None, help="grams kept (default 110)"
     )
     group.add_argument(
         "--min-evenness",
@@ -226,16 +227,25 @@ def _contrastive_lines(result: MiningResult, output: Path, show: int) -> list[st
         f"{len(result.grams):,} grams, written to {output}",
         f"not kept: {rejected}",
     ]
+    looping = prov.get("looping_traces", {})
+    if looping.get("traces"):
+        named = ", ".join(looping["first"][:3]) + (", ..." if looping["traces"] > 3 else "")
+        lines.append(
+            f"looping traces: {looping['traces']:,} ({named}); "
+            f"{looping['repeated_sentences_not_counted']:,} repeated sentences not counted"
+        )
     if show > 0:
         lines.append(
-            "top grams (traces with it; log-odds vs contrast, z; log-odds in math sentences):"
+            "top grams (traces with it; lowest log-odds vs a contrast source, z, that source; "
+            "log-odds in math sentences):"
         )
         for rank, c in enumerate(result.kept_choices[:show]):
             s = c.scores
             share = 100 * c.df / result.corpus.used
             lines.append(
                 f"  #{rank + 1:<3} {c.gram!r:<28} {c.df:>7,} ({share:4.1f}%)  "
-                f"{s['contrast_log_odds']:+.2f} z {s['contrast_z']:+.1f}  {s['math_log_odds']:+.2f}"
+                f"{s['contrast_log_odds']:+.2f} z {s['contrast_z']:+.1f} {s['contrast_source']:<9}  "
+                f"{s['math_log_odds']:+.2f}"
             )
     return lines
 

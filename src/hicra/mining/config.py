@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from hicra.errors import HicraError
 from hicra.mining.clustering import DEFAULT_THRESHOLD, MINILM, NONE
-from hicra.mining.contrastive_corpus import PROBLEMS
+from hicra.mining.contrastive_corpus import PROBLEMS, SOLUTIONS
 from hicra.mining.contrastive_scoring import SelectionRules
 from hicra.mining.counting import DEFAULT_MAX_ENTRIES
 from hicra.mining.names import CONTRASTIVE, PAPER, SELECTIONS
@@ -20,6 +20,7 @@ T = TypeVar("T")
 # embedding; the contrastive pool (a strategic gram recurs across solutions).
 AUTO_MIN_DF_FRACTION = {PAPER: 0.002, CONTRASTIVE: 0.01}
 DEFAULT_NGRAM_MIN = {PAPER: 3, CONTRASTIVE: 1}
+DEFAULT_CONTRAST = (PROBLEMS, SOLUTIONS)  # the traces' problems, the bundled solutions
 DEFAULT_TOP_FRACTION = 0.2
 DEFAULT_MAX_CANDIDATES = 2000
 MAX_NGRAM = 10
@@ -61,7 +62,7 @@ class MiningConfig:
     threshold: float | None = None  # DEFAULT_THRESHOLD
     sparsity: bool = False
     # contrastive selection
-    contrast: tuple[str, ...] | None = None  # ("problems",): "problems" and/or files
+    contrast: tuple[str, ...] | None = None  # DEFAULT_CONTRAST: "problems", "solutions", files
     contrast_field: str | None = None  # text field of contrast files (None: detected)
     rules: SelectionRules | None = None
     # both
@@ -112,7 +113,7 @@ class MiningConfig:
             self,
             selection=CONTRASTIVE,
             ngram_min=_default(self.ngram_min, DEFAULT_NGRAM_MIN[CONTRASTIVE]),
-            contrast=tuple(self.contrast) if self.contrast else (PROBLEMS,),
+            contrast=tuple(self.contrast) if self.contrast else DEFAULT_CONTRAST,
             rules=self.rules or SelectionRules(),
         )
 

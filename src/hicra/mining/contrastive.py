@@ -1,10 +1,13 @@
 """Contrastive selection wired over the input files (the default of `hicra mine`).
 
     pass 1   document frequency of every word n-gram, 1-5 words -> the pool (df >= min_df)
-    pass 2   `counting.gram_profile` of the pool over the traces' sentences, the distinct problem
-             statements counted as the contrast corpus on the way; then any contrast files
-    select   `scoring`: log-odds against the contrast and against math sentences, fragments,
-             sentence openers, topic evenness; the first `max_grams` by document frequency
+    pass 2   `counting.gram_profile` of the pool over the traces' sentences (a sentence counts
+             at most 3 times in a trace; looping traces are reported), the distinct problem
+             statements counted as a contrast source on the way; then the bundled reference
+             solutions and any contrast files, each source counted on its own
+    select   `scoring`: log-odds against each contrast source and against math sentences,
+             fragments, sentence openers, topic evenness; the first `max_grams` by document
+             frequency
 
 Two passes over the traces, no embedding model.
 """
@@ -23,22 +26,33 @@ from hicra.grams import StrategicGrams
 from hicra.mining.config import MiningConfig, MiningError
 from hicra.mining.contrastive_corpus import (
     PROBLEMS,
+    SOLUTIONS,
     ContrastReport,
     DistinctTexts,
     check_sources,
     file_texts,
 )
 from hicra.mining.contrastive_scoring import (
+    CONTRAST_FILE_LANGUAGE,
     KEPT,
+    PROBLEM_LANGUAGE,
+    SOLUTION_LANGUAGE,
     GramScores,
     SelectionRules,
+    binding_contrast,
     extension_shares,
     ranked,
     rate_evenness,
     select,
     weighted_log_odds,
 )
-from hicra.mining.counting import GramProfile, OccurrenceCounter, gram_profile
+from hicra.mining.counting import (
+    LOOP_SHARE,
+    MAX_SENTENCE_REPEATS,
+    GramProfile,
+    OccurrenceCounter,
+    gram_profile,
+)
 from hicra.mining.ngrams import doc_ngrams, sentences
 from hicra.mining.pool import (
     GramChoice,
@@ -51,19 +65,33 @@ from hicra.mining.pool import (
 from hicra.mining.sources import CorpusReport, TraceSpec, iter_trace_rows
 
 PROVENANCE_REJECTED = 200  # the most frequent rejected pool grams recorded with their reason
+PROVENANCE_LOOPING = 20  # looping traces named (file:line)
+CONTRAST_REASONS = (PROBLEM_LANGUAGE, SOLUTION_LANGUAGE, CONTRAST_FILE_LANGUAGE)
+
+
+def _source_reason(source: str) -> str:
+    return {PROBLEMS: PROBLEM_LANGUAGE, SOLUTIONS: SOLUTION_LANGUAGE}.get(
+        source, CONTRAST_FILE_LANGUAGE
+    )
 
 
 def _score(
     pool: Sequence[str],
     profile: GramProfile,
-    contrast_counts: np.ndarray,
-    contrast_totals: np.ndarray,
+    contrast: Sequence[tuple[str, np.ndarray, np.ndarray]],
     rules: SelectionRules,
 ) -> GramScores:
+    """`contrast`: per source (name, counts of the pool grams, n-gram totals by length)."""
     words = np.array([g.count(" ") + 1 for g in pool], dtype=np.int64)
     occ = profile.occurrences
-    contrast_delta, contrast_z = weighted_log_odds(
-        occ, contrast_counts, profile.order_totals[words], contrast_totals[words], rules.prior
+    ratios = [
+        weighted_log_odds(occ, counts, profile.order_totals[words], totals[words], rules.prior)
+        for _, counts, totals in contrast
+    ]
+    by_source = np.array([delta for delta, _ in ratios])
+    floors = [0.0 if name == PROBLEMS else rules.solution_floor for name, _, _ in contrast]
+    contrast_delta, contrast_z, source = binding_contrast(
+        by_source, np.array([z for _, z in ratios]), floors
     )
     math_occ = profile.math_occurrences
     prose_totals = profile.order_totals - profile.order_math_totals
@@ -90,19 +118,31 @@ def _score(
         opening_share=profile.openings / np.maximum(occ, 1),
         words=words,
         evenness=evenness,
+        contrast_source=source,
+        contrast_reasons=tuple(_source_reason(name) for name, _, _ in contrast),
+        contrast_by_source=by_source,
     )
 
 
 def _gram_scores(
-    profile: GramProfile, scores: GramScores, contrast_counts: np.ndarray, i: int
+    profile: GramProfile,
+    scores: GramScores,
+    contrast: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    i: int,
 ) -> dict[str, Any]:
     def r(value: float) -> float:
         return round(float(value), 4)
 
+    assert scores.contrast_by_source is not None and scores.contrast_source is not None
     return {
         "occurrences": int(profile.occurrences[i]),
-        "contrast_occurrences": int(contrast_counts[i]),
-        "contrast_log_odds": r(scores.contrast_log_odds[i]),
+        "contrast_occurrences": sum(int(counts[i]) for _, counts, _ in contrast),
+        "contrast_occurrences_by_source": {name: int(counts[i]) for name, counts, _ in contrast},
+        "contrast_log_odds_by_source": {
+            name: r(scores.contrast_by_source[k, i]) for k, (name, _, _) in enumerate(contrast)
+        },
+        "contrast_source": contrast[int(scores.contrast_source[i])][0],
+        "contrast_log_odds": r(scores.contrast_by_source[scores.contrast_source[i], i]),
         "contrast_z": r(scores.contrast_z[i]),
         "math_log_odds": r(scores.math_log_odds[i]),
         "extension_share": r(scores.extension_share[i]),
@@ -140,14 +180,21 @@ def mine_contrastive(
     start = time.perf_counter()
     contrast = ContrastReport(list(config.contrast))
     distinct = DistinctTexts(contrast)
-    counter = OccurrenceCounter(candidates, config.ngram_min, config.ngram_max)
+    counters = {
+        source: OccurrenceCounter(candidates, config.ngram_min, config.ngram_max)
+        for source in config.contrast
+    }
     use_problems = PROBLEMS in config.contrast
 
+    second = CorpusReport()
+    where: list[tuple[int, int]] = []  # (file, line) of each trace, to name looping ones
+
     def profiled() -> Iterator[tuple[list[Any], str | None]]:
-        for row in rows(extras=True):
+        for row in rows(second, extras=True):
+            where.append((len(second.files) - 1, second.files[-1].rows.lines))
             if use_problems and row.problem is not None:
                 for problem in distinct([row.problem], PROBLEMS):  # counted once per text
-                    counter.add(problem)
+                    counters[PROBLEMS].add(problem)
             yield sentences(row.text), row.group
 
     profile = gram_profile(profiled(), candidates, config.ngram_min, config.ngram_max)
@@ -162,10 +209,12 @@ def mine_contrastive(
         if source != PROBLEMS:
             texts = file_texts(source, config.contrast_field, contrast.files, max_line_bytes)
             for text in distinct(texts, source):
-                counter.add(text)
-    counts, totals = counter.counts, counter.totals
-    contrast.ngrams = int(totals.sum())
-    contrast.shared = int(counts.sum())
+                counters[source].add(text)
+    for source, counter in counters.items():
+        contrast.ngrams_by_source[source] = int(counter.totals.sum())
+        contrast.shared_by_source[source] = int(counter.counts.sum())
+    contrast.ngrams = sum(contrast.ngrams_by_source.values())
+    contrast.shared = sum(contrast.shared_by_source.values())
     _check_contrast(contrast, len(candidates))
     timings["contrast files"] = time.perf_counter() - start
 
@@ -173,15 +222,15 @@ def mine_contrastive(
     keep = profile.df >= first.min_df  # exact now, also after a pruned pass 1
     pool = [g for g, k in zip(candidates, keep.tolist(), strict=True) if k]
     profile = _subset(profile, keep)
-    counts = counts[keep]
+    by_source = [(s, c.counts[keep], c.totals) for s, c in counters.items()]
     if not pool:
         raise no_ngram_error(config, first.min_df, first.corpus.used)
-    scores = _score(pool, profile, counts, totals, rules)
+    scores = _score(pool, profile, by_source, rules)
     reasons = select(pool, scores, rules)
     order = ranked(pool, scores, reasons)
     choices = [
         GramChoice(
-            pool[i], reasons[i], int(profile.df[i]), _gram_scores(profile, scores, counts, i)
+            pool[i], reasons[i], int(profile.df[i]), _gram_scores(profile, scores, by_source, i)
         )
         for i in order
     ]
@@ -193,7 +242,17 @@ def mine_contrastive(
             f"selection tests ({_reason_counts(choices)}); check the contrast corpus or "
             "use --selection paper"
         )
+    looping = [
+        f"{second.files[f].path}:{line}" for f, line in map(where.__getitem__, profile.looping)
+    ]
     provenance = _provenance(paths, config, spec, first, contrast, profile, scores, choices)
+    provenance["looping_traces"] = {
+        "traces": len(looping),
+        "first": looping[:PROVENANCE_LOOPING],
+        "repeated_sentences_not_counted": profile.repeats_skipped,
+        "rule": f"a sentence counts at most {MAX_SENTENCE_REPEATS} times in a trace; a trace "
+        f"whose further repeats hold {LOOP_SHARE:.0%} or more of its words is looping",
+    }
     stats = {c.gram: {"df": c.df, "rank": rank, **c.scores} for rank, c in enumerate(kept)}
     grams = StrategicGrams([c.gram for c in kept], name=name, provenance=provenance, stats=stats)
     return MiningResult(
@@ -248,10 +307,17 @@ def _provenance(
         "pool": len(choices),
         "reasons": _reason_tally(choices),
         "passes": 2,
-        "rejected": [
-            {"gram": c.gram, "df": c.df, "reason": c.reason} for c in choices if c.reason != KEPT
-        ][:PROVENANCE_REJECTED],
+        "rejected": [_rejected(c) for c in choices if c.reason != KEPT][:PROVENANCE_REJECTED],
     }
+
+
+def _rejected(choice: GramChoice) -> dict[str, Any]:
+    """A rejected gram with its reason; a contrast reason names the source (a file's path)."""
+    entry: dict[str, Any] = {"gram": choice.gram, "df": choice.df, "reason": choice.reason}
+    if choice.reason in CONTRAST_REASONS:
+        entry["contrast_source"] = choice.scores["contrast_source"]
+        entry["contrast_log_odds"] = choice.scores["contrast_log_odds"]
+    return entry
 
 
 def _subset(profile: GramProfile, keep: np.ndarray) -> GramProfile:
@@ -272,6 +338,8 @@ def _subset(profile: GramProfile, keep: np.ndarray) -> GramProfile:
         group_names=profile.group_names,
         group_sizes=profile.group_sizes,
         docs=profile.docs,
+        looping=profile.looping,
+        repeats_skipped=profile.repeats_skipped,
     )
 
 
@@ -306,7 +374,14 @@ def _check_problems(config: MiningConfig, corpus: CorpusReport) -> None:
 
 
 def _check_contrast(contrast: ContrastReport, pool: int) -> None:
-    """An empty contrast corpus, or one sharing no n-gram with the pool, cannot contrast."""
+    """An empty contrast source, or one sharing no n-gram with the pool, cannot contrast."""
+    for source in contrast.sources:
+        texts = contrast.texts.get(source, 0)
+        if contrast.ngrams_by_source.get(source, 0) == 0 and contrast.ngrams > 0:
+            raise MiningError(
+                f"the contrast source {source} is empty ({texts:,} distinct texts; no word "
+                "n-gram of the mined lengths in it): is it the right field or file?"
+            )
     what = ", ".join(f"{source}: {n:,} distinct texts" for source, n in contrast.texts.items())
     if contrast.ngrams == 0:
         raise MiningError(

@@ -3,11 +3,14 @@
 Every n-gram of the pool (document frequency >= min_df in the successful traces) gets scores,
 then passes or fails five tests in this order (the first it fails is recorded as its reason):
 
-1. **contrast** (`problem language`): the weighted log-odds ratio with an informative Dirichlet
-   prior (Monroe, Colaresi & Quinn 2008, "Fightin' words", eq. 16-22) of the gram's occurrences in
-   the traces against a contrast corpus (the traces' own problem statements by default), counts
-   of n-grams of the same length as denominators, prior alpha_w = prior x the gram's share of the
-   pooled counts. It must be positive: said more often by solvers than by the problems.
+1. **contrast** (`problem language`, `solution language`, `contrast-file language`): the weighted
+   log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, "Fightin'
+   words", eq. 16-22) of the gram's occurrences in the traces against each contrast source (by
+   default the traces' own problem statements and the bundled reference solutions), counts of
+   n-grams of the same length as denominators, prior alpha_w = prior x the gram's share of the
+   pooled counts. The smallest over the sources must be positive: said more often by solvers
+   than by the problems ("find the", "how many") and than by solutions that only execute ("the
+   total", "number of", "subtract the"). The reason names the source with the smallest ratio.
 2. **math** (`math-bound`): the same log-odds ratio of its occurrences in sentences that carry
    math against sentences that do not, within the traces. At most `max_math_log_odds`: a phrase
    that lives next to formulas ("multiply both sides by", "which is", "so, the") executes, it
@@ -38,12 +41,24 @@ from scipy.stats import entropy
 _CELLS = 1 << 22  # (gram, group) rates held at once by rate_evenness: 32 MB
 KEPT = "kept"
 PROBLEM_LANGUAGE = "problem language"
+SOLUTION_LANGUAGE = "solution language"
+CONTRAST_FILE_LANGUAGE = "contrast-file language"
 MATH_BOUND = "math-bound"
 FRAGMENT = "fragment"
 NOT_OPENER = "single word that rarely opens a sentence"
 TOPIC_BOUND = "topic-bound"
 BEYOND_MAX = "beyond --max-grams"
-REASONS = (PROBLEM_LANGUAGE, MATH_BOUND, FRAGMENT, NOT_OPENER, TOPIC_BOUND, BEYOND_MAX, KEPT)
+REASONS = (
+    PROBLEM_LANGUAGE,
+    SOLUTION_LANGUAGE,
+    CONTRAST_FILE_LANGUAGE,
+    MATH_BOUND,
+    FRAGMENT,
+    NOT_OPENER,
+    TOPIC_BOUND,
+    BEYOND_MAX,
+    KEPT,
+)
 
 
 def weighted_log_odds(
@@ -123,18 +138,24 @@ def extension_shares(grams: Sequence[str], occurrences: np.ndarray) -> np.ndarra
 class SelectionRules:
     """The size of the set, the prior of the log-odds ratios and the tests' thresholds (module doc)."""
 
-    max_grams: int = 100
+    max_grams: int = 110
     prior: float = 1000.0  # alpha_0: pseudo-counts of the Dirichlet prior
     max_math_log_odds: float = 0.5
     fragment_share: float = 0.9
     min_opening_share: float = 0.5
     min_evenness: float = 0.5
     group_pseudo_traces: float = 5.0
+    solution_floor: float = 0.0  # the log-odds vs solutions (and contrast files) must exceed it
 
 
 @dataclass(frozen=True)
 class GramScores:
-    """Per pool gram: the scores the tests read. `evenness` None: the traces have no groups."""
+    """Per pool gram: the scores the tests read. `evenness` None: the traces have no groups.
+
+    `contrast_log_odds` (minus the source's floor) and `contrast_z` are those of the binding
+    contrast source (`binding_contrast`), `contrast_source` its index in `contrast_reasons`
+    (None: one source, the problems); `contrast_by_source` holds every source's ratio (sources x
+    grams)."""
 
     df: np.ndarray
     contrast_log_odds: np.ndarray
@@ -144,13 +165,32 @@ class GramScores:
     opening_share: np.ndarray
     words: np.ndarray
     evenness: np.ndarray | None
+    contrast_source: np.ndarray | None = None
+    contrast_reasons: tuple[str, ...] = (PROBLEM_LANGUAGE,)
+    contrast_by_source: np.ndarray | None = None
+
+
+def binding_contrast(
+    log_odds: np.ndarray, z: np.ndarray, floors: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per gram (columns of sources x grams arrays): the source whose log-odds ratio is lowest
+    above its floor (the test's threshold for that source), that ratio minus the floor, its z."""
+    log_odds, z = np.atleast_2d(log_odds), np.atleast_2d(z)
+    margin = log_odds - np.asarray(floors, dtype=np.float64)[:, None]
+    source = np.argmin(margin, axis=0)
+    columns = np.arange(log_odds.shape[1])
+    return margin[source, columns], z[source, columns], source
 
 
 def select(grams: Sequence[str], scores: GramScores, rules: SelectionRules) -> list[str]:
     """The reason of each gram (`KEPT` for the selected ones), in the module doc's order."""
     reasons = np.full(len(grams), KEPT, dtype=object)
+    source = scores.contrast_source
+    if source is None:
+        source = np.zeros(len(grams), dtype=np.int64)
+    contrast_failed = scores.contrast_log_odds <= 0.0
     tests = [
-        (PROBLEM_LANGUAGE, scores.contrast_log_odds <= 0.0),
+        (np.asarray(scores.contrast_reasons, dtype=object)[source], contrast_failed),
         (MATH_BOUND, scores.math_log_odds > rules.max_math_log_odds),
         (FRAGMENT, scores.extension_share >= rules.fragment_share),
         (NOT_OPENER, (scores.words == 1) & (scores.opening_share < rules.min_opening_share)),
@@ -158,7 +198,7 @@ def select(grams: Sequence[str], scores: GramScores, rules: SelectionRules) -> l
     if scores.evenness is not None:
         tests.append((TOPIC_BOUND, scores.evenness < rules.min_evenness))
     for reason, failed in reversed(tests):  # the first failed test wins
-        reasons[failed] = reason
+        reasons[failed] = reason[failed] if isinstance(reason, np.ndarray) else reason
     passed = [i for i in range(len(grams)) if reasons[i] == KEPT]
     passed.sort(key=lambda i: (-int(scores.df[i]), -float(scores.contrast_z[i]), grams[i]))
     for i in passed[rules.max_grams :]:

@@ -17,6 +17,12 @@ trace, so nested grams such as "let me check" / "let me check the" do not count 
 frequency, occurrences, occurrences in sentences with math and at a sentence's start, traces per
 group (kept as (gram, group) pairs, so memory follows the pairs seen, not the traces), and the
 n-gram totals by length; `OccurrenceCounter` counts the pool in the contrast corpus.
+
+A looping trace (RL rollouts often repeat one sentence until the length limit) must not steer the
+occurrence counts: within a trace, a sentence counts at most `MAX_SENTENCE_REPEATS` times (its
+text words as the n-grams see them, so "Wait, let me check x = 3." and "... x = 4." are one
+sentence); later repeats count for nothing, totals included. A trace whose skipped repeats hold
+`LOOP_SHARE` or more of its words is reported as looping.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ import numpy as np
 from hicra.mining.ngrams import segments
 
 DEFAULT_MAX_ENTRIES = 2_000_000
+MAX_SENTENCE_REPEATS = 3  # times one sentence counts in one trace
+LOOP_SHARE = 0.25  # a trace is looping when skipped repeats hold this share of its words
 
 NgramFn = Callable[[str], list[str]]
 
@@ -154,6 +162,8 @@ class GramProfile:
     group_names: list[str]
     group_sizes: np.ndarray  # traces per group
     docs: int
+    looping: tuple[int, ...] = ()  # 0-based numbers of the looping traces, in reading order
+    repeats_skipped: int = 0  # sentences not counted: repeats beyond MAX_SENTENCE_REPEATS
 
 
 class _GroupCounter:
@@ -215,6 +225,8 @@ def gram_profile(
     math), the denominators of the log-odds ratios.
     """
     lookup = {g: i for i, g in enumerate(grams)}.get
+    looping: list[int] = []
+    repeats_skipped = 0
     size = len(grams)
     df = np.zeros(size, dtype=np.int64)
     occurrences = np.zeros(size, dtype=np.int64)
@@ -231,7 +243,17 @@ def gram_profile(
         hits: list[int] = []
         math_hits: list[int] = []
         opening_hits: list[int] = []
+        seen: Counter[tuple[tuple[str, ...], ...]] = Counter()
+        words = skipped_words = 0
         for sentence in sentence_list:
+            key = tuple(map(tuple, sentence.runs))
+            seen[key] += 1
+            length = sum(map(len, sentence.runs))
+            words += length
+            if seen[key] > MAX_SENTENCE_REPEATS:
+                skipped_words += length
+                repeats_skipped += 1
+                continue
             start = len(hits)
             for run in sentence.runs:
                 length = len(run)
@@ -252,6 +274,8 @@ def gram_profile(
                     hit = lookup(" ".join(first[:n]))
                     if hit is not None:
                         opening_hits.append(hit)
+        if skipped_words and skipped_words >= LOOP_SHARE * words:
+            looping.append(docs - 1)
         group_id = None if group is None else _group_index(groups, group_sizes, group)
         if not hits:
             continue
@@ -275,6 +299,8 @@ def gram_profile(
         group_names=list(groups),
         group_sizes=np.asarray(group_sizes, dtype=np.int64),
         docs=docs,
+        looping=tuple(looping),
+        repeats_skipped=repeats_skipped,
     )
 
 
