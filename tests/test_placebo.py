@@ -148,3 +148,87 @@ def test_placebo_drawn_from_a_given_corpus(tiny_model_dir, tmp_path):
             train_dataset=datasets.Dataset.from_list(rows),
             strategic_grams=GRAMS,
         )
+
+
+CHECK_TEXTS = [
+    "Let me check: the sum of the apples is 7. The basket holds the apples.",
+    "So the total is 9. Let me check: the basket has the apples we need.",
+    "Let me check: 3 + 4 is 7, the number of apples in the basket.",
+    "The apples fill the basket. Let me check: the total is the sum again.",
+] * 3
+CHECK_GRAMS = StrategicGrams(["let me check", "so"])
+
+
+def test_placebo_never_marks_a_real_planning_token(bytelevel_tokenizer):
+    """The issue's leak: "me check:" passes a string test against "let me check" but marks " me"
+    of "let me check"; overlap is now judged on the tokens each candidate marks."""
+    frequent, _ = candidate_ngrams(CHECK_TEXTS, CHECK_GRAMS)
+    assert "me check:" in frequent and "check:" in frequent  # the string filter lets them by
+    tagger = PlanningTagger(CHECK_GRAMS, bytelevel_tokenizer)
+    rows = rows_of(bytelevel_tokenizer, CHECK_TEXTS)
+    real = [tagger.token_mask([r])[0].numpy() for r in rows]
+    for seed in range(8):
+        draw = draw_placebo(CHECK_TEXTS, rows, CHECK_GRAMS, tagger, seed=seed)
+        assert "me check:" not in draw.grams and "check:" not in draw.grams
+        placebo = PlanningTagger(draw.grams, bytelevel_tokenizer)
+        for row, planning in zip(rows, real, strict=True):
+            assert not (placebo.token_mask([row])[0].numpy() & planning).any()
+        assert abs(draw.placebo_ratio / draw.real_ratio - 1) <= 0.1
+
+
+def test_a_draw_outside_the_tolerance_is_refused(bytelevel_tokenizer):
+    """Every candidate marks far more tokens than the real grams: no draw within 10% exists, and
+    the draw says so instead of returning a set that upweights the wrong number of tokens."""
+    from hicra.train.placebo import PlaceboUnmatched
+
+    texts = ["Wait, apples apples apples apples apples apples."] * 2
+    grams = StrategicGrams(["wait"])
+    tagger = PlanningTagger(grams, bytelevel_tokenizer)
+    with pytest.raises(PlaceboUnmatched, match=r"no placebo set matches .* within 10%"):
+        draw_placebo(texts, rows_of(bytelevel_tokenizer, texts), grams, tagger, seed=0)
+
+
+def test_every_accepted_draw_is_within_tolerance(bytelevel_tokenizer):
+    """Over many seeds, every draw returned is within 10% of the real count (retried if not)."""
+    tagger = PlanningTagger(GRAMS, bytelevel_tokenizer)
+    rows = rows_of(bytelevel_tokenizer, TEXTS)
+    for seed in range(20):
+        draw = draw_placebo(TEXTS, rows, GRAMS, tagger, seed=seed)
+        assert abs(draw.placebo_ratio / draw.real_ratio - 1) <= 0.1
+        assert draw.grams.provenance["attempt"] >= 0
+
+
+def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """During training a batch whose draw is refused (no set within 10%) upweights nothing, says
+    so once, and the draw is tried again on the next batch. The refusal is forced on the first
+    batch here: a random tiny model's completions rarely produce one by themselves."""
+    import hicra.train.trainer as trainer_module
+    from hicra.train.placebo import PlaceboUnmatched
+
+    calls = []
+
+    def refuse_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise PlaceboUnmatched("no placebo set matches the real planning-token ratio (test)")
+        return draw_placebo(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "draw_placebo", refuse_first)
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
+    out = tmp_path / "run"
+    trainer = RecordingTrainer(
+        model=str(tiny_model_dir),
+        reward_funcs=[punctuation_reward],
+        args=smoke_config(out, credit="placebo", max_steps=2),
+        train_dataset=datasets.Dataset.from_list(rows),
+        strategic_grams=StrategicGrams(list(",.!?;:"), name="punct"),
+    )
+    trainer.train()
+    metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["hicra/placebo_ratio"] == 0.0  # the refused batch: no placebo tokens
+    assert metrics[1]["hicra/placebo_ratio"] > 0.0 and len(calls) == 2
+    assert (out / PLACEBO_FILE).is_file()
+    err = capsys.readouterr().err
+    assert err.count("drawing again on the next batch") == 1

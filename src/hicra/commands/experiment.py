@@ -18,8 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="controlled multi-seed comparisons (arms x seeds), with CIs and verdicts",
         description="Run every arm x seed of an experiment file as a hicra run folder "
         "(DIR/ARM/seed-S/), evaluate the final models if the file asks for it, and analyse: "
-        "per-arm means with bootstrap CIs, paired comparisons against the baseline with exact "
-        "sign-flip p-values, and one plain verdict per comparison (results.json, results.md).",
+        "per-arm means with t-intervals, paired contrasts (every arm vs the baseline, and hicra "
+        "vs placebo) with paired t-tests, a primary metric judged at alpha and the others "
+        "Holm-adjusted as secondary, and one plain verdict per comparison (results.json, "
+        "results.md).",
     )
     commands = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = commands.add_parser("run", help="run (or continue) an experiment, then analyse it")
@@ -66,11 +68,16 @@ def _analyze(folder: Path, baseline: str | None, finished_only: bool) -> int:
         (folder / MARKDOWN_FILE).write_text(markdown(results), encoding="utf-8")
     except OSError as err:
         raise HicraError(f"cannot write the results into {folder}: {err.strerror}") from None
-    print(f"hicra experiment: {len(loaded.runs)} runs, steps 1-{results['horizon']}")
+    print(
+        f"hicra experiment: {len(loaded.runs)} runs, steps 1-{results['horizon']}, primary metric "
+        f"{results['primary_metric']}"
+    )
     for line in results["verdicts"]:
         print(f"  {line}")
     for line in results["missing"]:
         print(f"  missing: {line}", file=sys.stderr)
+    for line in results["notes"]:
+        print(f"  note: {line}", file=sys.stderr)
     print(f"wrote {folder / RESULTS_FILE} and {folder / MARKDOWN_FILE}")
     return 0
 
@@ -81,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     require_extra("train", "hicra experiment run")
     from hicra.experiment.execute import eval_plan, execute, training_plan
     from hicra.experiment.heldout import build_heldout
-    from hicra.experiment.spec import check_folder, load_spec, save_spec
+    from hicra.experiment.spec import check_folder, load_spec, save_spec, saved_eval_fingerprint
     from hicra.folder_lock import FolderLock
     from hicra.output_folder import make_output_folder, refuse_file
 
@@ -92,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     folder = Path(spec.output_dir)
     refuse_file(folder, "experiment folder")
     check_folder(spec, folder)
+    previous_eval = saved_eval_fingerprint(folder)
     make_output_folder(folder, "experiment folder")
     with FolderLock(folder, "experiment folder"):
         save_spec(spec, folder)
@@ -107,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
             + (f", GPUs {','.join(gpus)})" if gpus else ")")
         )
         trained = execute(plan.jobs, args.parallel, gpus)
-        evaluated = execute(eval_plan(spec, folder), args.parallel, gpus)
+        evaluated = execute(eval_plan(spec, folder, previous_eval), args.parallel, gpus)
         failed = [job for job in trained + evaluated if job.returncode != 0]
         _analyze(folder, None, finished_only=False)
     for job in failed:

@@ -1,12 +1,14 @@
 """`hicra experiment`: controlled multi-seed comparisons of credit assignment, with controls and CIs.
 
-One job per module: `spec` (the experiment file: base config, arms, seeds, baseline, eval; every
-arm x seed as a `hicra train` config), `status` (what each run folder holds: missing, running,
-killed, finished), `execute` (run the missing and killed runs, N at a time, then their evaluation),
-`heldout` (a held-out problem set with no training question in it), `analysis` (per-arm means and
-bootstrap CIs, paired comparisons with exact sign-flip p-values, plain-language verdicts, written
-as results.json and results.md), `report` (`hicra report DIR` on an experiment folder: each arm's
-band over seeds, the tables and verdicts).
+One job per module: `spec` (the experiment file: base config, arms, seeds, baseline, contrasts,
+primary metric, eval; every arm x seed as a `hicra train` config), `status` (what each run folder
+holds: missing, running, killed, finished), `execute` (run the missing and killed runs, N at a
+time, then their evaluation), `heldout` (a held-out problem set with no training question in it),
+`metrics` (the table of what is read from each run), `stats` (t-intervals, paired t-tests, Holm,
+power: pure functions), `calibration` (their coverage and false-positive rates, by simulation),
+`analysis` (per-arm means, contrasts in a primary and a secondary family, the placebo pair's
+verdict, written as results.json and results.md), `report` (`hicra report DIR` on an experiment
+folder: each arm's band over seeds, the tables and verdicts).
 """
 
 EXPERIMENT_FILE = "experiment.yaml"  # the resolved experiment, saved in its folder

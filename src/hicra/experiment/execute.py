@@ -32,6 +32,7 @@ class Job:
     log: Path
     returncode: int | None = None
     seconds: float = 0.0
+    stamp: tuple[Path, str] | None = None  # (file, text) written when the job succeeds
 
 
 @dataclass
@@ -71,12 +72,18 @@ def training_plan(spec: ExperimentSpec, folder: Path) -> Plan:
     return plan
 
 
-def eval_plan(spec: ExperimentSpec, folder: Path) -> list[Job]:
-    """`hicra eval` on the final model of every finished run not evaluated yet, asked as it was
-    trained (`--prompt-of RUN`), into RUN/eval."""
+EVAL_STAMP = "experiment-eval.txt"  # RUN/eval/: the eval fingerprint its results were made under
+
+
+def eval_plan(spec: ExperimentSpec, folder: Path, previous: str | None = None) -> list[Job]:
+    """`hicra eval` on the final model of every finished run not evaluated under the current eval
+    settings, asked as it was trained (`--prompt-of RUN`), into RUN/eval. An evaluation made under
+    other settings (its stamp, or `previous`, the folder's last eval fingerprint, when it has no
+    stamp) is kept aside as RUN/eval.stale-DATE and made again: no run is trained again."""
     if not spec.eval:
         return []
     options = spec.eval
+    current = spec.eval_fingerprint()
     if options.get("heldout"):
         benchmarks = str(folder / HELDOUT_FILE)
     elif options.get("file"):
@@ -90,14 +97,21 @@ def eval_plan(spec: ExperimentSpec, folder: Path) -> list[Job]:
             config = spec.run_config(folder, arm, seed)
             if run_status(arm, seed, run, config.get("max_steps")).state is not State.FINISHED:
                 continue
-            if (run / "eval" / "results.json").is_file():
+            out = run / "eval"
+            stamp = out / EVAL_STAMP
+            made_under = stamp.read_text().strip() if stamp.is_file() else previous
+            stale = out.exists() and made_under not in (current, None)
+            if (out / "results.json").is_file() and not stale:
                 continue
+            if stale:  # an interrupted evaluation under the same settings is resumed instead
+                out.rename(run / f"eval.stale-{time.strftime('%Y%m%d-%H%M%S')}")
             argv = ["eval", "--model", str(run), "--benchmarks", benchmarks]
-            argv += ["--output-dir", str(run / "eval"), "--prompt-of", str(run), "--no-progress"]
+            argv += ["--output-dir", str(out), "--prompt-of", str(run), "--no-progress"]
             for key in ("samples", "max_new_tokens", "temperature", "limit"):
                 if options.get(key) is not None:
                     argv += [f"--{key.replace('_', '-')}", str(options[key])]
-            jobs.append(Job(f"{arm}/{SEED_PREFIX}{seed} eval", argv, run / "eval.log"))
+            label = f"{arm}/{SEED_PREFIX}{seed} eval"
+            jobs.append(Job(label, argv, run / "eval.log", stamp=(stamp, current)))
     return jobs
 
 
@@ -139,6 +153,8 @@ def execute(
                     continue
                 running.remove(item)
                 job.returncode, job.seconds = process.returncode, time.monotonic() - started
+                if job.returncode == 0 and job.stamp is not None:
+                    job.stamp[0].write_text(job.stamp[1] + "\n", encoding="utf-8")
                 if echo:
                     outcome = "done" if job.returncode == 0 else f"FAILED ({job.returncode})"
                     print(f"hicra experiment: {outcome}: {job.label} in {job.seconds:.0f} s")

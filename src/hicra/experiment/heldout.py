@@ -4,6 +4,8 @@ that any run of the experiment trains on."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from hicra.jsonl import append_jsonl
 
 DEFAULT_SIZE = 500
 DEFAULT_SEED = 10_007
+HELDOUT_STAMP = ".heldout-settings.json"  # the eval.heldout settings heldout.jsonl was drawn with
 
 
 def training_questions(spec: ExperimentSpec, folder: Path) -> set[str]:
@@ -48,14 +51,20 @@ def build_heldout(spec: ExperimentSpec, folder: Path) -> Path:
     from hicra.train.data import DataSpec, load_rows
 
     path = folder / HELDOUT_FILE
-    if path.is_file():
-        return path
     options: dict[str, Any] = spec.eval["heldout"]
+    stamp = folder / HELDOUT_STAMP
+    wanted = json.dumps(options, sort_keys=True, default=str)
+    if path.is_file():
+        if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() == wanted:
+            return path
+        path.rename(path.with_name(f"{path.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}"))
     size = int(options.get("size", DEFAULT_SIZE))
     seed = int(options.get("seed", DEFAULT_SEED))
     kwargs = options.get("dataset_kwargs") or {}
     exclude = training_questions(spec, folder)
-    data = DataSpec(source=str(options["dataset"]), kwargs=kwargs, size=size * 4, seed=seed)
+    # 16x the size asked: with independent seeds, the training sets can cover most of a small
+    # task (arith2's 4 seeds x 5,000 draws hold 11,438 of its 16,200 problems)
+    data = DataSpec(source=str(options["dataset"]), kwargs=kwargs, size=size * 16, seed=seed)
     rows, _ = load_rows(data)
     kept, questions = [], set()
     for row in rows:
@@ -75,4 +84,5 @@ def build_heldout(spec: ExperimentSpec, folder: Path) -> Path:
     staging.unlink(missing_ok=True)
     append_jsonl(staging, kept)
     staging.replace(path)
+    stamp.write_text(wanted + "\n", encoding="utf-8")
     return path

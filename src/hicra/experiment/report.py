@@ -2,9 +2,11 @@
 the analysis tables and verdicts, and a link to every run's own report.
 
 The band at each step is the t-interval of the mean over the seeds that logged that step
-(mean +- t(0.975, n-1) * sd / sqrt(n), scipy.stats.t); each run's curve is smoothed first
-(centered moving average, as in the single-run report), so the band shows seed-to-seed spread,
-not step-to-step noise. Written to DIR/report/: experiment.png, report.html, results.json/.md.
+(`hicra.experiment.stats.t_interval`, the method of the tables too); each run's curve is smoothed
+first (centered moving average, as in the single-run report), so the band shows seed-to-seed
+spread, not step-to-step noise. Semantic entropy is the bias-corrected (Miller-Madow) estimate when
+the runs logged it, as in the tables. Written to DIR/report/: experiment.png, report.html,
+results.json/.md.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.stats
 from matplotlib.figure import Figure
 
 from hicra.errors import HicraError
 from hicra.experiment import EXPERIMENT_FILE, MARKDOWN_FILE, RESULTS_FILE
-from hicra.experiment.analysis import LABELS, Loaded, analyze, load_experiment, markdown
+from hicra.experiment.analysis import Loaded, analyze, load_experiment, markdown
+from hicra.experiment.metrics import LABELS, METRICS
+from hicra.experiment.stats import t_interval
 from hicra.experiment.status import discover
 from hicra.output_folder import make_output_folder
 from hicra.report.phases import smooth
@@ -37,7 +40,7 @@ from hicra.run_folder import METRICS_FILE, Metric
 PANELS = (
     (Metric.ACCURACY, "training accuracy (share exactly right)", (0.0, 1.0)),
     (Metric.EXECUTION_ENTROPY, "execution-token entropy", (0.0, np.inf)),
-    (Metric.SEMANTIC_ENTROPY, "semantic entropy (nats)", (0.0, np.inf)),
+    (Metric.SEMANTIC_ENTROPY_MM, "semantic entropy, bias-corrected (nats)", (0.0, np.inf)),
     (Metric.PLANNING_RATIO, "planning-token ratio", (0.0, 1.0)),
 )
 
@@ -73,10 +76,23 @@ def arm_band(loaded: Loaded, arm: str, key: str, window: int) -> Band | None:
     n = np.sum(np.isfinite(table), axis=0)
     keep = n > 0
     steps, table, n = steps[keep], table[:, keep], n[keep]
-    mean = np.nanmean(table, axis=0)
-    sd = np.nanstd(table, axis=0, ddof=1) if len(curves) > 1 else np.zeros_like(mean)
-    half = np.where(n > 1, scipy.stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), 0.0)
-    return Band(steps, mean, mean - half, mean + half, len(curves))
+    mean, low, high = np.empty(steps.size), np.empty(steps.size), np.empty(steps.size)
+    for count in np.unique(n):  # steps logged by the same number of seeds: one t-interval call
+        columns = np.flatnonzero(n == count)
+        values = np.stack([column[np.isfinite(column)] for column in table[:, columns].T])
+        mean[columns], low[columns], high[columns] = t_interval(values)
+    single = n < 2  # one seed: no band
+    low[single], high[single] = mean[single], mean[single]
+    return Band(steps, mean, low, high, len(curves))
+
+
+def panel_key(loaded: Loaded, key: str) -> str:
+    """The plug-in semantic entropy for runs that did not log the bias-corrected one."""
+    if key == Metric.SEMANTIC_ENTROPY_MM and not any(
+        item.run.series(key) is not None for item in loaded.runs
+    ):
+        return Metric.SEMANTIC_ENTROPY
+    return key
 
 
 def experiment_png(loaded: Loaded, window: int) -> bytes:
@@ -84,6 +100,8 @@ def experiment_png(loaded: Loaded, window: int) -> bytes:
     axes = figure.subplots(2, 2)
     for ax, (key, title, (floor, ceiling)) in zip(axes.flat, PANELS, strict=True):
         drawn = False
+        if panel_key(loaded, key) != key:
+            key, title = panel_key(loaded, key), "semantic entropy, plug-in (nats)"
         for index, arm in enumerate(loaded.arms):
             band = arm_band(loaded, arm, key, window)
             if band is None:
@@ -130,15 +148,13 @@ def render(loaded: Loaded, results: dict[str, Any], png: bytes, run_links: dict[
     head = "".join(f"<th>{_e(LABELS[m])}</th>" for m in LABELS)
     rows = "".join(
         f"<tr><td><b>{_e(arm)}</b></td>"
-        + "".join(
-            f"<td class='num'>{_cell(stats[m], 0 if m == 'steps_to_threshold' else 3)}</td>"
-            for m in LABELS
-        )
+        + "".join(f"<td class='num'>{_cell(stats[m], METRICS[m].digits)}</td>" for m in LABELS)
         + "</tr>"
         for arm, stats in results["arms"].items()
     )
     verdicts = "".join(f"<li>{_e(v)}</li>" for v in results["verdicts"])
     missing = "".join(f"<li>{_e(m)}</li>" for m in results["missing"])
+    notes = "".join(f"<li>{_e(m)}</li>" for m in results["notes"])
     links = "".join(
         f"<li><a href='{_e(href)}'>{_e(label)}</a></li>" for label, href in run_links.items()
     )
@@ -153,11 +169,14 @@ def render(loaded: Loaded, results: dict[str, Any], png: bytes, run_links: dict[
         f"1-{results['horizon']} (every run has reached them) · hicra {__version__} · {when}</p>"
         f"<h2>Verdicts</h2><ul id='verdicts'>{verdicts}</ul>"
         f"<h2>Arms</h2><table id='arms'><tr><th>arm</th>{head}</tr>{rows}</table>"
-        "<p class='muted'>Mean over seeds, [95% bootstrap CI], n seeds. Accuracy: the share of "
-        "completions exactly right; final = mean of the last 10% of the steps.</p>"
+        "<p class='muted'>Mean over seeds, [95% t-interval over seeds], n seeds. Accuracy: the "
+        "share of completions exactly right; final = mean of the last 10% of the steps. Primary "
+        f"metric: {_e(LABELS[results['primary_metric']])} (judged at alpha "
+        f"{results['alpha']}); the other compared metrics are secondary, Holm-adjusted.</p>"
         f"<h2>Curves</h2><figure><img alt='mean curves with 95% bands' "
         f"src='data:image/png;base64,{image}'></figure>"
         + (f"<h2>Missing or unfinished</h2><ul>{missing}</ul>" if missing else "")
+        + (f"<h2>Notes</h2><ul id='notes'>{notes}</ul>" if notes else "")
         + f"<h2>Runs</h2><ul id='runs'>{links}</ul>"
         "</main></body></html>\n"
     )

@@ -12,11 +12,17 @@
       samples: 1
       max_new_tokens: 64
     analysis: {threshold: 0.5}           # optional: "steps to reach" this training accuracy
+    primary_metric: mean_accuracy        # optional (default: heldout_accuracy with an eval)
+    contrasts: [[hicra, grpo], [hicra, placebo]]  # optional (default: every arm vs baseline,
+                                         # and hicra vs placebo when both arms exist)
     output_dir: runs/my-experiment       # optional (default: runs/<file name>)
 
 Every arm x seed becomes a `hicra train` config: base, then the arm's overrides, then `seed` and
 `data_seed` (the pairing) and `output_dir: DIR/ARM/seed-S`. All of them are resolved (and so
-validated) before anything runs. Errors name the file and the arm or key.
+validated) before anything runs, and so are the eval settings (benchmark names, every row of an
+eval file): errors name the file and the arm or key, before hours of training. The eval settings
+have their own fingerprint, apart from the training settings': changing them later re-runs only
+the evaluations.
 """
 
 from __future__ import annotations
@@ -37,11 +43,27 @@ from hicra.errors import HicraError
 from hicra.experiment import EXPERIMENT_FILE, SEED_PREFIX
 from hicra.train.layers import load_yaml
 
-TOP_KEYS = ("base", "arms", "seeds", "baseline", "eval", "analysis", "output_dir")
+TOP_KEYS = (
+    "base",
+    "arms",
+    "seeds",
+    "baseline",
+    "eval",
+    "analysis",
+    "primary_metric",
+    "contrasts",
+    "output_dir",
+)
+TRAINING_KEYS = ("base", "arms", "baseline")  # a folder's runs were trained from these
 EVAL_KEYS = ("heldout", "file", "benchmarks", "samples", "max_new_tokens", "temperature", "limit")
 HELDOUT_KEYS = ("dataset", "dataset_kwargs", "size", "seed")
 SET_BY_HARNESS = ("seed", "data_seed", "output_dir", "resume")
 ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+ARM_RULE = (
+    "must start with a letter or digit, then only letters, digits, '.', '_' or '-', at most 64 "
+    "characters (it names a folder)"
+)
+SEED_RANGE = (0, 2**32 - 1)  # what numpy and torch take as a seed
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -61,6 +83,8 @@ class ExperimentSpec:
     eval: dict[str, Any] = field(default_factory=dict)
     threshold: float = DEFAULT_THRESHOLD
     output_dir: str = ""
+    primary_metric: str | None = None
+    contrasts: list[list[str]] | None = None
 
     def run_dir(self, folder: Path, arm: str, seed: int) -> Path:
         return folder / arm / f"{SEED_PREFIX}{seed}"
@@ -77,25 +101,32 @@ class ExperimentSpec:
         return {key for overrides in self.arms.values() for key in overrides}
 
     def identity(self) -> dict[str, Any]:
-        """What makes two experiment files the same experiment (seeds may grow)."""
-        return {
-            "base": self.base,
-            "arms": self.arms,
-            "baseline": self.baseline,
-            "eval": self.eval,
-        }
+        """What makes two experiment files the same trained experiment (seeds may grow; the eval
+        and analysis settings may change: they re-run only evaluations or the analysis)."""
+        return {"base": self.base, "arms": self.arms, "baseline": self.baseline}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.identity(),
-            "seeds": self.seeds,
-            "analysis": {"threshold": self.threshold},
-            "source": self.source,
-        }
+        out = {**self.identity(), "eval": self.eval, "seeds": self.seeds}
+        out["analysis"] = {"threshold": self.threshold}
+        if self.primary_metric:
+            out["primary_metric"] = self.primary_metric
+        if self.contrasts:
+            out["contrasts"] = self.contrasts
+        out["fingerprints"] = {"training": self.fingerprint(), "eval": self.eval_fingerprint()}
+        return {**out, "source": self.source}
 
     def fingerprint(self) -> str:
-        text = json.dumps(self.identity(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """The training settings' fingerprint."""
+        return _digest(self.identity())
+
+    def eval_fingerprint(self) -> str:
+        """The eval settings' fingerprint: a run evaluated under another one is evaluated again."""
+        return _digest(self.eval)
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _unknown(key: str, known: tuple[str, ...] | set[str], where: str) -> ExperimentError:
@@ -130,9 +161,20 @@ def load_spec(
     threshold = analysis.get("threshold", DEFAULT_THRESHOLD)
     if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise ExperimentError(f"{where}: analysis.threshold must be in [0, 1], got {threshold!r}")
+    primary = _primary_metric(data.get("primary_metric"), evaluation, where)
+    contrasts = _contrasts(data.get("contrasts"), arms, where)
     folder = output_dir or data.get("output_dir") or f"runs/{path.stem}"
     spec = ExperimentSpec(
-        where, base, arms, seeds, baseline, evaluation, float(threshold), str(folder)
+        where,
+        base,
+        arms,
+        seeds,
+        baseline,
+        evaluation,
+        float(threshold),
+        str(folder),
+        primary,
+        contrasts,
     )
     _check_arms_differ(spec, where)
     _resolve_every_arm(spec, where, check_flags)
@@ -159,9 +201,7 @@ def _arms(value: Any, where: str) -> dict[str, dict[str, Any]]:
     for name, overrides in value.items():
         name = str(name)
         if not ARM_NAME.fullmatch(name):
-            raise ExperimentError(
-                f"{where}: arm name {name!r} must be letters, digits, '.', '_' or '-' (a folder)"
-            )
+            raise ExperimentError(f"{where}: arm name {name!r} {ARM_RULE}")
         overrides = overrides or {}
         if not isinstance(overrides, dict):
             raise ExperimentError(f"{where}: arm {name!r}: overrides must be a mapping")
@@ -181,6 +221,11 @@ def _seeds(value: Any, where: str) -> list[int]:
     for seed in value:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ExperimentError(f"{where}: seeds must be whole numbers, got {seed!r}")
+        if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+            raise ExperimentError(
+                f"{where}: seed {seed} is out of range: seeds are whole numbers from "
+                f"{SEED_RANGE[0]} to {SEED_RANGE[1]} (what numpy and torch accept)"
+            )
         if seed in seeds:
             raise ExperimentError(f"{where}: seed {seed} is listed twice")
         seeds.append(seed)
@@ -215,7 +260,76 @@ def _eval(value: Any, path: Path) -> dict[str, Any]:
                 raise _unknown(key, HELDOUT_KEYS, f"{where}.heldout")
     if "benchmarks" in evaluation and isinstance(evaluation["benchmarks"], str):
         evaluation["benchmarks"] = evaluation["benchmarks"].split(",")
+    _check_eval_settings(evaluation, where)
     return evaluation
+
+
+def _check_eval_settings(evaluation: dict[str, Any], where: str) -> None:
+    """What `hicra eval` would refuse after training, refused now: unknown benchmark names, an
+    eval file with a row it cannot use (no answer, say), bad sampling settings."""
+    from hicra.eval.registry import file_benchmark, load_benchmark, locate, parse_benchmarks
+
+    for key in ("samples", "max_new_tokens", "limit"):
+        value = evaluation.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ExperimentError(
+                f"{where}.{key} must be a whole number of at least 1, got {value!r}"
+            )
+    temperature = evaluation.get("temperature")
+    if temperature is not None and (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or temperature < 0
+    ):
+        raise ExperimentError(f"{where}.temperature must be a number >= 0, got {temperature!r}")
+    try:
+        if evaluation.get("file"):
+            load_benchmark(file_benchmark(evaluation["file"]), limit=evaluation.get("limit"))
+        if evaluation.get("benchmarks"):
+            for bench in parse_benchmarks(evaluation["benchmarks"]):
+                if locate(bench, None)[1] is not None:  # bundled: check its rows too
+                    load_benchmark(bench, limit=evaluation.get("limit"))
+    except HicraError as err:
+        raise ExperimentError(f"{where}: {err}") from None
+
+
+def _primary_metric(value: Any, evaluation: dict[str, Any], where: str) -> str | None:
+    """`primary_metric:` must name a metric that arms are compared on (and can be measured)."""
+    from hicra.experiment.metrics import COMPARED, METRICS
+
+    if value is None:
+        return None
+    if value not in COMPARED:
+        raise _unknown(str(value), COMPARED, f"{where}: primary_metric")
+    if METRICS[value].needs_eval and not evaluation:
+        raise ExperimentError(f"{where}: primary_metric {value!r} needs an eval: section")
+    return str(value)
+
+
+def _contrasts(value: Any, arms: dict[str, Any], where: str) -> list[list[str]] | None:
+    """`contrasts:` a list of [arm, other arm] pairs (arm minus other), each pair once."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise ExperimentError(f"{where}: contrasts must be a list of [arm, other arm] pairs")
+    pairs: list[list[str]] = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ExperimentError(f"{where}: contrast {pair!r} is not a pair [arm, other arm]")
+        a, b = (str(x) for x in pair)
+        for arm in (a, b):
+            if arm not in arms:
+                raise ExperimentError(
+                    f"{where}: contrast {pair!r}: {arm!r} is not an arm ({', '.join(arms)})"
+                )
+        if a == b:
+            raise ExperimentError(f"{where}: contrast {pair!r} compares an arm with itself")
+        if [a, b] in pairs or [b, a] in pairs:
+            raise ExperimentError(f"{where}: contrast {pair!r} is listed twice")
+        pairs.append([a, b])
+    return pairs
 
 
 def _check_arms_differ(spec: ExperimentSpec, where: str) -> None:
@@ -250,7 +364,8 @@ def _resolve_every_arm(spec: ExperimentSpec, where: str, flags: tuple[str, ...])
 
 
 def check_folder(spec: ExperimentSpec, folder: Path) -> None:
-    """A folder made from another experiment file is refused (naming what differs)."""
+    """A folder made from another experiment file is refused (naming what differs); the seeds
+    may grow and the eval and analysis settings may change (they re-run only what they affect)."""
     saved_path = folder / EXPERIMENT_FILE
     if not saved_path.is_file():
         if folder.is_dir() and any(p.name != ".lock" for p in folder.iterdir()):
@@ -261,13 +376,24 @@ def check_folder(spec: ExperimentSpec, folder: Path) -> None:
         return
     saved = load_yaml(saved_path)
     mine = spec.identity()
-    for key in ("base", "arms", "baseline", "eval"):
+    for key in TRAINING_KEYS:
         if saved.get(key) != json.loads(json.dumps(mine[key], default=str)):
             detail = _first_difference(saved.get(key), mine[key])
             raise ExperimentError(
                 f"{folder} was made from a different experiment file ({key}{detail}); use "
-                "another --output-dir, or the file that made it"
+                "another --output-dir, or the file that made it (eval and analysis settings may "
+                "change)"
             )
+
+
+def saved_eval_fingerprint(folder: Path) -> str | None:
+    """The eval fingerprint of the experiment file that last ran in the folder (None: none)."""
+    path = folder / EXPERIMENT_FILE
+    if not path.is_file():
+        return None
+    saved = load_yaml(path)
+    recorded = (saved.get("fingerprints") or {}).get("eval")
+    return str(recorded) if recorded else _digest(saved.get("eval") or {})
 
 
 def _first_difference(old: Any, new: Any, path: str = "") -> str:

@@ -100,6 +100,13 @@ class HICRAConfig(GRPOConfig):
         default=2,
         metadata={"help": "Prompt groups per generation written to rollouts.jsonl (0: none)."},
     )
+    logging_steps: float = field(
+        default=1,
+        metadata={
+            "help": "Log every X update steps (hicra's default 1, not TRL's 10: every step's "
+            "accuracy and hierarchy metrics reach metrics.jsonl, even in a short run)."
+        },
+    )
     eval_benchmarks: str | None = field(
         default=None,
         metadata={

@@ -260,6 +260,17 @@ def _answer_problem(field_name: str, row: Mapping[str, Any]) -> str:
     return f"field {field_name!r} holds no usable answer: {shown}"
 
 
+def reasoning_gym_seed(seed: int, size: int) -> int:
+    """The seed handed to reasoning-gym for a run seed: seed * size.
+
+    reasoning-gym draws item i from Random(seed + i), so runs seeded 1 and 2 would share all but
+    one item (seed 2's item i is seed 1's item i + 1). With seed * size, seed s draws from
+    [s * size, (s + 1) * size): distinct seeds never share a draw, and each seed's set is
+    independent of the others' (on a small task the same question can still come up by chance).
+    """
+    return seed * size
+
+
 def _reasoning_gym_rows(spec: DataSpec) -> Iterator[dict[str, Any]]:
     import reasoning_gym
 
@@ -269,7 +280,9 @@ def _reasoning_gym_rows(spec: DataSpec) -> Iterator[dict[str, Any]]:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise DataError(f"unknown reasoning-gym task {task!r}{hint}")
     try:
-        dataset = reasoning_gym.create_dataset(task, size=spec.size, seed=spec.seed, **spec.kwargs)
+        dataset = reasoning_gym.create_dataset(
+            task, size=spec.size, seed=reasoning_gym_seed(spec.seed, spec.size), **spec.kwargs
+        )
     except (TypeError, ValueError, AssertionError) as err:
         raise DataError(
             f"reasoning-gym task {task!r} rejected its options {dict(spec.kwargs)}: {err}"

@@ -6,8 +6,11 @@ Qwen2.5-7B-Base). The placebo set is drawn once, reproducibly from the run's see
 frequent word n-grams (1-3 words) of the run's first batch of completions with planning tokens (or
 of a given corpus, `placebo_corpus`) that neither are nor overlap a strategic gram (rarer ones only
 when the frequent ones do not suffice), so that on those completions it
-marks as many tokens as the real grams do (within 10%). It is saved in the run folder
-(`placebo_grams.json`) and reused on resume.
+marks as many tokens as the real grams do (within 10%). Overlap is judged on the tokens marked: a
+candidate that covers any real planning token ("me check:" inside "let me check:") is never drawn.
+A draw that misses the 10% band is retried with another seeded order, and refused when no order
+fits (`PlaceboUnmatched`). It is saved in the run folder (`placebo_grams.json`) and reused on
+resume.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.mining.ngrams import doc_ngrams
 from hicra.tagging import GramMatcher, PlanningTagger, lowercase_bytes
@@ -27,6 +31,11 @@ from hicra.tagging import GramMatcher, PlanningTagger, lowercase_bytes
 PLACEBO_FILE = "placebo_grams.json"
 TOLERANCE = 0.1  # the placebo's planning-token ratio is within 10% of the real grams'
 NGRAM_RANGE = (1, 3)
+ATTEMPTS = 32  # seeded candidate orders tried before a draw is refused
+
+
+class PlaceboUnmatched(HicraError):
+    """No placebo set drawn from these completions marks the real grams' token count within 10%."""
 
 
 @dataclass(frozen=True)
@@ -92,50 +101,65 @@ def draw_placebo(
 ) -> PlaceboDraw | None:
     """Draw the placebo set on calibration completions (`texts` and their real token ids `rows`).
 
-    Candidates are visited in a seeded random order; one is kept when the tokens covered so far
-    stay within (1 + 10%) of the real grams' count, until at least (1 - 10%) of it is covered.
+    Candidates that cover a real planning token are dropped. The rest are visited in a seeded
+    random order; one is kept when the tokens covered so far stay within (1 + 10%) of the real
+    grams' count, until at least (1 - 10%) of it is covered. An order that ends outside the band
+    is retried with the next seeded order (up to `ATTEMPTS`); when none fits, `PlaceboUnmatched`.
     None when the real grams mark no token (nothing to match yet) or no candidate exists.
     """
     real_tokens = sum(len(r) for r in rows)
-    real_planning = sum(int(tagger.token_mask([r])[0].sum()) for r in rows if len(r))
+    masks = [tagger.token_mask([r])[0].numpy() if len(r) else np.zeros(0, bool) for r in rows]
+    planning = set(np.flatnonzero(np.concatenate(masks)).tolist()) if masks else set()
+    real_planning = len(planning)
     if real_tokens == 0 or real_planning == 0:
         return None
     frequent, rare = candidate_ngrams(texts, grams)
+    coverage = token_coverage(frequent + rare, tagger, rows)
+    usable = [i for i, covered in enumerate(coverage) if covered and not covered & planning]
+    first = [i for i in usable if i < len(frequent)]
+    then = [i for i in usable if i >= len(frequent)]
+    if not usable:
+        return None
     candidates = frequent + rare
-    if not candidates:
-        return None
-    coverage = token_coverage(candidates, tagger, rows)
-    rng = random.Random(seed)
-    first, then = list(range(len(frequent))), list(range(len(frequent), len(candidates)))
-    rng.shuffle(first)
-    rng.shuffle(then)
-    order = first + then
-    covered: set[int] = set()
-    chosen: list[str] = []
-    for index in order:
-        if not coverage[index]:
-            continue
-        union = covered | coverage[index]
-        if len(union) <= real_planning * (1 + TOLERANCE):
-            covered, chosen = union, [*chosen, candidates[index]]
-        if len(covered) >= real_planning * (1 - TOLERANCE):
+    low, high = real_planning * (1 - TOLERANCE), real_planning * (1 + TOLERANCE)
+    best = 0
+    for attempt in range(ATTEMPTS):
+        rng = random.Random(seed if attempt == 0 else f"{seed}/{attempt}")
+        order = rng.sample(first, len(first)) + rng.sample(then, len(then))
+        covered: set[int] = set()
+        chosen: list[str] = []
+        for index in order:
+            union = covered | coverage[index]
+            if len(union) <= high:
+                covered, chosen = union, [*chosen, candidates[index]]
+            if len(covered) >= low:
+                break
+        if chosen and low <= len(covered) <= high:
             break
-    if not chosen:
-        return None
+        if abs(len(covered) - real_planning) < abs(best - real_planning):
+            best = len(covered)
+    else:
+        raise PlaceboUnmatched(
+            f"no placebo set matches the real planning-token ratio "
+            f"{real_planning / real_tokens:.3f} within {TOLERANCE:.0%} on these "
+            f"{len(rows)} completions ({ATTEMPTS} seeded draws; the closest marks "
+            f"{best / real_tokens:.3f} of the tokens)"
+        )
     provenance = {
         "kind": "placebo",
         "seed": seed,
+        "attempt": attempt,
         "ngram_range": list(NGRAM_RANGE),
         "calibration_completions": len(rows),
         "calibration_tokens": real_tokens,
         "strategic_grams": grams.name,
         "real_planning_ratio": real_planning / real_tokens,
         "placebo_planning_ratio": len(covered) / real_tokens,
-        "candidates": len(candidates),
+        "candidates": len(usable),
     }
     placebo = StrategicGrams(chosen, name=f"placebo-seed{seed}", provenance=provenance)
     return PlaceboDraw(
-        placebo, real_planning / real_tokens, len(covered) / real_tokens, len(candidates)
+        placebo, real_planning / real_tokens, len(covered) / real_tokens, len(usable)
     )
 
 

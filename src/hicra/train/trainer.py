@@ -14,6 +14,7 @@ left as TRL made them: training is exactly TRL's GRPO. The hierarchy metrics are
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ from hicra.train.images import (
     multimodal_inputs,
     without_media_tokens,
 )
-from hicra.train.placebo import PLACEBO_FILE, draw_placebo
+from hicra.train.placebo import PLACEBO_FILE, PlaceboUnmatched, draw_placebo
 from hicra.train.rewards import AccuracyReward, completion_text
 
 
@@ -113,6 +114,7 @@ class HICRATrainer(GRPOTrainer):
         self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
         self._last_entropies: torch.Tensor | None = None
         self.placebo_grams = placebo.load_or_none(self.args.output_dir)
+        self._placebo_warned = False
         if (
             self.placebo_grams is None
             and self.args.placebo_corpus
@@ -273,7 +275,16 @@ class HICRATrainer(GRPOTrainer):
             ids, keep = self.accelerator.gather(ids).cpu(), self.accelerator.gather(keep).cpu()
             rows = [row[mask.bool()].numpy() for row, mask in zip(ids, keep, strict=True)]
             texts = [self.tagger.decode_with_spans(row)[0] for row in rows]
-            draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
+            try:
+                draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
+            except PlaceboUnmatched as err:  # this batch cannot be matched: try the next one
+                if not self._placebo_warned and self.accelerator.is_main_process:
+                    print(
+                        f"hicra train: placebo: {err}; drawing again on the next batch",
+                        file=sys.stderr,
+                    )
+                self._placebo_warned = True
+                draw = None
             if draw is None:  # no strategic gram yet: nothing to match, nothing to upweight
                 return torch.zeros_like(real)
             self.placebo_grams = draw.grams

@@ -1,0 +1,122 @@
+"""What an experiment sets up before (and instead of) training: independent data per seed, hicra's
+logging default, eval settings that can change without retraining."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from hicra.experiment.execute import EVAL_STAMP, eval_plan, training_plan
+from hicra.experiment.spec import check_folder, load_spec, save_spec, saved_eval_fingerprint
+from hicra.train.data import DataSpec, load_rows, reasoning_gym_seed
+from tests.test_experiment import make_run
+
+TASK = {"min_terms": 2, "max_terms": 2, "min_digits": 3, "max_digits": 3}  # 810,000 problems
+
+
+def questions(seed: int, size: int = 50) -> list[str]:
+    rows, _ = load_rows(DataSpec("rg:chain_sum", kwargs=TASK, size=size, seed=seed))
+    return [row["question"] for row in rows]
+
+
+def test_seeds_train_on_independent_problems():
+    """The issue's case: reasoning-gym draws item i from seed + i, so seed 2's item i was seed 1's
+    item i + 1 (all but one shared). Seeds now draw from disjoint ranges."""
+    import reasoning_gym
+
+    old = [
+        [e["question"] for e in reasoning_gym.create_dataset("chain_sum", size=50, seed=s, **TASK)]
+        for s in (1, 2)
+    ]
+    assert old[1][:49] == old[0][1:]  # the old overlap, reproduced
+    one, two, three = questions(1), questions(2), questions(3)
+    assert not set(one) & set(two) and not set(two) & set(three)
+    assert reasoning_gym_seed(2, 50) - reasoning_gym_seed(1, 50) == 50  # [50, 100) vs [100, 150)
+    assert questions(1) == one  # reproducible
+
+
+def test_both_arms_of_a_seed_train_on_the_same_problems(tmp_path):
+    from hicra.experiment.heldout import training_questions
+
+    path = tmp_path / "exp.yaml"
+    base = {"max_steps": 2, "use_cpu": True, "dataset": "rg:chain_sum", "dataset_kwargs": TASK}
+    base["dataset_size"] = 20
+    spec = {"base": base, "arms": {"grpo": {"credit": "grpo"}, "hicra": {"credit": "hicra"}}}
+    path.write_text(yaml.safe_dump({**spec, "seeds": [1, 2]}))
+    loaded = load_spec(path, str(tmp_path / "out"))
+    for seed in (1, 2):
+        configs = [loaded.run_config(tmp_path, arm, seed) for arm in ("grpo", "hicra")]
+        assert configs[0]["seed"] == configs[1]["seed"] == configs[0]["data_seed"] == seed
+    # 2 seeds x 20 problems, none shared between the seeds (both arms draw the same 20 each)
+    assert len(training_questions(loaded, tmp_path)) == 40
+
+
+def test_hicra_runs_log_every_step_by_default(tmp_path):
+    """A base config without logging_steps got TRL's 10: a short run wrote no metrics.jsonl."""
+    from hicra.train.config import resolve_config
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"max_steps": 3, "use_cpu": True, "output_dir": "x"}))
+    assert resolve_config(["--config", str(config)]).config.logging_steps == 1
+    config.write_text(yaml.safe_dump({"max_steps": 3, "use_cpu": True, "logging_steps": 5}))
+    assert resolve_config(["--config", str(config)]).config.logging_steps == 5
+
+
+def write_eval_file(folder: Path, name: str, rows: int) -> Path:
+    path = folder / name
+    lines = [json.dumps({"question": f"{i} + 1", "answer": str(i + 1)}) for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_eval_settings_change_without_retraining(tmp_path):
+    """Fixing an eval setting after training is not "a different experiment file": only the
+    evaluations made under the old settings are made again (the old ones kept aside)."""
+    write_eval_file(tmp_path, "a.jsonl", 3)
+    write_eval_file(tmp_path, "b.jsonl", 4)
+    body = {
+        "base": {"max_steps": 5, "use_cpu": True},
+        "arms": {"grpo": {"credit": "grpo"}, "hicra": {"credit": "hicra"}},
+        "seeds": [1],
+    }
+    first_file = tmp_path / "first.yaml"
+    first_file.write_text(yaml.safe_dump({**body, "eval": {"file": "a.jsonl", "samples": 1}}))
+    folder = tmp_path / "out"
+    first = load_spec(first_file, str(folder))
+    assert first.to_dict()["fingerprints"]["training"] == first.fingerprint()
+    save_spec(first, folder)
+    for arm in ("grpo", "hicra"):  # trained and evaluated under the first settings
+        run = make_run(folder, arm, 1, [0.5] * 5, heldout=0.4)
+        (run / "eval" / EVAL_STAMP).write_text(first.eval_fingerprint() + "\n")
+    assert eval_plan(first, folder, saved_eval_fingerprint(folder)) == []  # nothing to redo
+    fixed_file = tmp_path / "fixed.yaml"
+    fixed_file.write_text(yaml.safe_dump({**body, "eval": {"file": "b.jsonl", "samples": 2}}))
+    fixed = load_spec(fixed_file, str(folder))
+    assert fixed.fingerprint() == first.fingerprint()  # the same training
+    assert fixed.eval_fingerprint() != first.eval_fingerprint()
+    check_folder(fixed, folder)  # accepted: no retraining
+    previous = saved_eval_fingerprint(folder)
+    assert previous == first.eval_fingerprint()
+    jobs = eval_plan(fixed, folder, previous)
+    assert [job.label for job in jobs] == ["grpo/seed-1 eval", "hicra/seed-1 eval"]
+    assert "b.jsonl" in " ".join(jobs[0].argv) and "--samples 2" in " ".join(jobs[0].argv)
+    assert jobs[0].stamp[1] == fixed.eval_fingerprint()
+    kept = list((folder / "grpo" / "seed-1").glob("eval.stale-*"))
+    assert len(kept) == 1 and (kept[0] / "results.json").is_file()
+    assert training_plan(fixed, folder).jobs == []  # nothing is trained again
+
+
+def test_a_folder_without_stamps_keeps_evaluations_of_unchanged_settings(tmp_path):
+    """Folders made before the stamps existed: their evaluations count as made under the folder's
+    last eval settings."""
+    write_eval_file(tmp_path, "a.jsonl", 3)
+    spec_file = tmp_path / "exp.yaml"
+    body = {"base": {"max_steps": 5, "use_cpu": True}, "arms": {"grpo": {"credit": "grpo"}}}
+    spec_file.write_text(yaml.safe_dump({**body, "seeds": [1], "eval": {"file": "a.jsonl"}}))
+    folder = tmp_path / "out"
+    spec = load_spec(spec_file, str(folder))
+    save_spec(spec, folder)
+    make_run(folder, "grpo", 1, [0.5] * 5, heldout=0.4)
+    assert eval_plan(spec, folder, saved_eval_fingerprint(folder)) == []
