@@ -37,6 +37,7 @@ bench: setup
 	.venv/bin/python benchmarks/mining.py
 	.venv/bin/python benchmarks/report.py
 	.venv/bin/python benchmarks/experiment_overhead.py
+	.venv/bin/python benchmarks/heldout_overhead.py
 
 bench-verl: setup-verl
 	.venv-verl/bin/python benchmarks/verl_advantage.py

@@ -13,11 +13,28 @@ from hicra.errors import HicraError
 COMMANDS = ("train", "tag", "eval", "mine", "report", "experiment")
 
 
+def version_line() -> str:
+    """hicra's version and the versions of the libraries that decide how it trains (read from the
+    installed packages' metadata, without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hicra import __version__
+
+    parts = []
+    for name in ("trl", "transformers", "torch"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} not installed")
+    return f"hicra {__version__} ({', '.join(parts)})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hicra",
         description="Hierarchy-aware credit assignment (HICRA) for RL training of reasoning LLMs.",
     )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"hicra.commands.{name}").register(subparsers)
@@ -26,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version_line())
+        return 0
     command = argv[0] if argv else None
     if command in COMMANDS:
         module = importlib.import_module(f"hicra.commands.{command}")

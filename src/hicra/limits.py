@@ -126,6 +126,10 @@ TRAIN = {
     "hicra_alpha": Limit(low=0, high=1, high_open=True, note="0.2 in the paper"),
     "fork_quantile": Limit(low=0, high=1, high_open=True, note="0.7: the top 30%"),
     "rollouts_per_step": NON_NEGATIVE_INT,
+    "eval_limit": OPTIONAL_POSITIVE_INT,
+    "eval_samples": POSITIVE_INT,
+    "eval_temperature": Limit(low=0, optional=True, note="0 is greedy"),
+    "eval_max_new_tokens": OPTIONAL_POSITIVE_INT,
     # data, rewards, LoRA
     "dataset_size": POSITIVE_INT,
     "dataset_limit": OPTIONAL_POSITIVE_INT,

@@ -33,6 +33,9 @@ METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
 FINAL_MODEL_DIR = "final_model"
 RUN_MARKER = ".hicra-run"  # written when hicra creates a run folder: "this folder is a run"
 THUMBNAILS_DIR = "thumbnails"  # small PNGs of the images of logged vision-language rollouts
+HELDOUT_DIR = (
+    "heldout"  # in-training held-out evaluations: heldout/step-N/{samples.jsonl,results.json}
+)
 
 
 class Metric:
@@ -58,8 +61,37 @@ class Metric:
     # TRL's keys that hicra reads
     REWARD = "reward"
     LENGTH = "completions/mean_length"
-    EVAL_ACCURACY = "eval/accuracy"
+    EVAL_ACCURACY = "eval/accuracy"  # held-out accuracy, the mean over eval benchmarks
     EVAL_HICRA_ACCURACY = "eval/hicra/accuracy"  # TRL prefixes every eval key
+    EVAL_SECONDS = "eval/seconds"  # wall time of one in-training held-out evaluation
+
+    @staticmethod
+    def group_pass_at(k: int) -> str:
+        """Group pass@k of a training step: the unbiased estimator over each prompt's group."""
+        return f"hicra/pass@{k}"
+
+    @staticmethod
+    def heldout(benchmark: str, stat: str) -> str:
+        """An in-training held-out score: stat is 'accuracy', 'pass@K' or 'maj@K'."""
+        return f"eval/{benchmark}/{stat}"
+
+
+GROUP_PASS_KEY = re.compile(r"^hicra/pass@(?P<k>\d+)$")
+# eval/<benchmark>/accuracy|pass@K|maj@K; "hicra" is TRL's own eval prefix, never a benchmark
+HELDOUT_KEY = re.compile(
+    r"^eval/(?P<benchmark>(?!hicra/)[^/]+)/(?P<stat>accuracy|(?:pass|maj)@\d+)$"
+)
+
+
+def parse_heldout_key(key: str) -> tuple[str, str] | None:
+    """(benchmark, stat) of an `eval/<benchmark>/<stat>` key, None for any other key."""
+    match = HELDOUT_KEY.match(key)
+    return (match["benchmark"], match["stat"]) if match else None
+
+
+def heldout_step_dir(folder: str | os.PathLike[str], step: int) -> Path:
+    """Where the held-out evaluation at `step` keeps its samples and results."""
+    return Path(folder) / HELDOUT_DIR / f"step-{step}"
 
 
 class RolloutField:
@@ -159,6 +191,10 @@ class RunLog:
             )
             tmp.replace(path)
             kept[path.name] = len(rows)
+        for done in (self.folder / HELDOUT_DIR).glob("step-*"):  # evaluations of undone steps
+            number = done.name.removeprefix("step-")
+            if number.isdigit() and int(number) > step:
+                shutil.rmtree(done, ignore_errors=True)
         return kept
 
     def set_aside(self) -> list[Path]:

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.runs) == 1 and is_experiment_folder(args.runs[0]):
         output = args.output or args.runs[0] / "report"
         results = build_experiment_report(args.runs[0], output, args.smooth)
+        _experiment_heldout(args.runs[0], output, args.smooth)
         for line in results["verdicts"]:
             print(line)
         print(f"report: {output / 'report.html'}")
@@ -90,3 +91,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {r.phase.notes[0]}")
     print(f"report: {result.files['html']}")
     return 0
+
+
+def _experiment_heldout(folder: Path, output: Path, smooth_window: int) -> None:
+    """heldout.png beside the experiment report, when its runs evaluated held-out sets."""
+    from hicra.experiment.analysis import load_experiment
+    from hicra.report.build import odd_window
+    from hicra.report.heldout_bands import experiment_heldout_png
+
+    loaded = load_experiment(folder)
+    arms = {arm: [r.run for r in loaded.runs if r.arm == arm] for arm in loaded.arms}
+    png = experiment_heldout_png(arms, odd_window(smooth_window))
+    if png is not None:
+        (output / "heldout.png").write_bytes(png)
+        print(f"held-out curves: {output / 'heldout.png'}")

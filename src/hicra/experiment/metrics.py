@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hicra.report.curves import final_window
+from hicra.report.curves import final_window, heldout_summary
 from hicra.run_folder import Metric
 
 if TYPE_CHECKING:
@@ -81,6 +81,18 @@ def _heldout(item: ExperimentRun, _: int, __: float) -> float | None:
     return item.heldout
 
 
+def _training_heldout(index: int) -> Reader:
+    """In-training held-out accuracy (`hicra train --eval-benchmarks`, `eval/accuracy`) over the
+    evaluations up to the horizon: index 0 the last one, 1 the area under the curve divided by the
+    evaluated span (the held-out accuracy averaged over training)."""
+
+    def read(item: ExperimentRun, horizon: int, _: float) -> float | None:
+        summary = heldout_summary(item.run, horizon)
+        return None if summary is None else summary[index]
+
+    return read
+
+
 def _semantic_entropy(item: ExperimentRun, horizon: int, threshold: float) -> float | None:
     """The bias-corrected (Miller-Madow) semantic entropy when the run logged it: the plug-in
     estimate rises with the number of gram occurrences, so an arm that says more planning phrases
@@ -98,6 +110,20 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("final_accuracy", "final accuracy", _final(Metric.ACCURACY), ACCURACY, True),
         MetricSpec(
             "heldout_accuracy", "held-out accuracy", _heldout, ACCURACY, True, needs_eval=True
+        ),
+        MetricSpec(
+            "training_heldout_final",
+            "held-out accuracy in training (final)",
+            _training_heldout(0),
+            ACCURACY,
+            True,
+        ),
+        MetricSpec(
+            "training_heldout_auc",
+            "held-out accuracy in training (area)",
+            _training_heldout(1),
+            ACCURACY,
+            True,
         ),
         MetricSpec(
             "steps_to_threshold",

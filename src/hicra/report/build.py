@@ -96,7 +96,8 @@ def build_report(
     max_rollouts: int = DEFAULT_MAX_ROLLOUTS,
     labels: list[str] | None = None,
 ) -> ReportResult:
-    """Write report.html, dynamics.png, hierarchy.png and report.json for the runs to `output`."""
+    """Write report.html, dynamics.png, hierarchy.png (heldout.png when a run evaluated held-out
+    sets or logged group pass@k) and report.json for the runs to `output`."""
     from hicra import __version__
 
     if not run_dirs:
@@ -115,6 +116,8 @@ def build_report(
         "dynamics": plots.dynamics_png(runs, phases, window),
         "hierarchy": plots.hierarchy_png(runs, phases, window),
     }
+    if plots.has_heldout(runs):
+        figures["heldout"] = plots.heldout_png(runs, phases, window)
     warnings = [w for r in reports for w in r.warnings]
     output = make_output_folder(output, "report folder")
     files = {name: output / f"{name}.png" for name in figures}

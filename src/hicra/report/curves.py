@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hicra.report.runs import Run
-from hicra.run_folder import Metric
+from hicra.run_folder import GROUP_PASS_KEY, Metric, parse_heldout_key
 
 EXECUTION_ENTROPY = Metric.EXECUTION_ENTROPY
 PLANNING_ENTROPY = Metric.PLANNING_ENTROPY
@@ -86,6 +86,67 @@ def eval_accuracy(run: Run) -> Curve | None:
         if (values := run.series(key)) is not None:
             return Curve(run.steps, values)
     return None
+
+
+def heldout(run: Run) -> dict[str, dict[str, Curve]]:
+    """In-training held-out scores by benchmark, then by stat ("accuracy", "pass@4", "maj@4"),
+    each on the steps where an evaluation ran (NaN elsewhere)."""
+    found: dict[str, dict[str, Curve]] = {}
+    for key in sorted(run.metrics):
+        parsed = parse_heldout_key(key)
+        if parsed is not None and (values := run.series(key)) is not None:
+            found.setdefault(parsed[0], {})[parsed[1]] = Curve(run.steps, values)
+    return found
+
+
+def pass_ks(stats: dict[str, Curve]) -> list[int]:
+    """The k of the `pass@k` curves of one benchmark, ascending."""
+    return sorted(int(s[5:]) for s in stats if s.startswith("pass@"))
+
+
+def heldout_pass_at_k(run: Run) -> dict[int, Curve]:
+    """Held-out pass@k averaged over the benchmarks that logged that k (pass@1 is accuracy)."""
+    by_k: dict[int, list[np.ndarray]] = {}
+    for stats in heldout(run).values():
+        if "accuracy" in stats:
+            by_k.setdefault(1, []).append(stats["accuracy"].values)
+        for k in pass_ks(stats):
+            if k > 1:
+                by_k.setdefault(k, []).append(stats[f"pass@{k}"].values)
+    # a step where one benchmark lacks a value is NaN in the mean: never a mean of fewer benchmarks
+    return {k: Curve(run.steps, np.mean(v, axis=0)) for k, v in sorted(by_k.items())}
+
+
+def group_pass_at_k(run: Run) -> dict[int, Curve]:
+    """Training-time group pass@k (`hicra/pass@k`) by k."""
+    found = {}
+    for key in run.metrics:
+        if (match := GROUP_PASS_KEY.match(key)) and (values := run.series(key)) is not None:
+            found[int(match["k"])] = Curve(run.steps, values)
+    return dict(sorted(found.items()))
+
+
+def heldout_summary(run: Run, horizon: int | None = None) -> tuple[float, float] | None:
+    """(final, area under the curve) of the run's in-training held-out accuracy (`eval/accuracy`)
+    over the evaluations at or before `horizon`; None without any.
+
+    Final is the last evaluation's accuracy. The area is the trapezoidal integral over the
+    evaluated steps divided by their span: the held-out accuracy averaged over training, in
+    accuracy units (one evaluation: its value), so runs of different lengths compare.
+    """
+    curve = eval_accuracy(run)
+    if curve is None:
+        return None
+    keep = np.isfinite(curve.values)
+    if horizon is not None:
+        keep &= curve.steps <= horizon
+    steps, values = curve.steps[keep].astype(float), curve.values[keep]
+    if not values.size:
+        return None
+    if values.size == 1:
+        return float(values[0]), float(values[0])
+    area = float(np.trapezoid(values, steps)) / float(steps[-1] - steps[0])
+    return float(values[-1]), area
 
 
 def missing_hierarchy_metrics(run: Run) -> list[str]:

@@ -59,6 +59,20 @@ def _accuracy_cell(stats: dict, key: str) -> str:
     return shown
 
 
+def _eval_cell(stats: dict) -> str:
+    """The last held-out accuracy (mean over benchmarks), its step, and each benchmark's value."""
+    value = stats.get("final_eval_accuracy")
+    if value is None:
+        return "–"
+    notes = [f"step {stats['final_eval_step']}"] if "final_eval_step" in stats else []
+    held = stats.get("heldout", {})
+    if len(held) > 1:
+        notes += [f"{_e(b)} {_pct(h['final_accuracy'])}" for b, h in held.items()]
+    elif held:
+        notes.append(_e(next(iter(held))))
+    return _pct(value) + (f" <span class='muted'>({', '.join(notes)})</span>" if notes else "")
+
+
 def summary_table(reports: list[RunReport]) -> str:
     rows = []
     for r in reports:
@@ -79,7 +93,7 @@ def summary_table(reports: list[RunReport]) -> str:
         )
         scan = r.rollouts
         rollouts = "none" if scan is None else f"{len(scan.samples)} of {scan.total}"
-        eval_cell = _pct(s.get("final_eval_accuracy")) if "final_eval_accuracy" in s else "–"
+        eval_cell = _eval_cell(s)
         rows.append(
             "<tr>"
             f"<td><b>{_e(r.run.label)}</b><br><span class='muted'>{_e(r.run.path)}</span></td>"
@@ -95,7 +109,7 @@ def summary_table(reports: list[RunReport]) -> str:
     head = (
         "<tr><th>run</th><th>logged steps (range)</th><th>final accuracy (last 10% of steps)</th>"
         "<th>mean accuracy (whole run)</th>"
-        "<th>final validation accuracy</th><th>phase two starts</th>"
+        "<th>held-out accuracy (last evaluation)</th><th>phase two starts</th>"
         "<th>planning-token ratio (first → last)</th><th>rollouts shown</th></tr>"
     )
     return f"<table class='summary' id='summary-table'>{head}{''.join(rows)}</table>"
@@ -270,6 +284,8 @@ _CAPTIONS = {
     "dynamics": "The paper's view: execution-token entropy, semantic entropy relative to its "
     "first value, accuracy and mean response length against step.",
     "hierarchy": "Planning-token entropy, planning-token ratio, reward and fork-token overlap.",
+    "heldout": "Held-out accuracy and pass@k of the policy while training (markers: the "
+    "evaluated steps), and group pass@k of the training batches: does exploration widen or narrow?",
 }
 
 

@@ -52,7 +52,7 @@ def _metric(key: str) -> Callable[[Run], list[Trace]]:
 def _accuracy(run: Run) -> list[Trace]:
     traces = [Trace(c)] if (c := curves.accuracy(run)) is not None else []
     if (e := curves.eval_accuracy(run)) is not None:
-        traces.append(Trace(e, ":", "validation (dotted)", markers=True))
+        traces.append(Trace(e, ":", "held-out (dotted)", markers=True))
     return traces
 
 
@@ -73,6 +73,41 @@ DYNAMICS = (
     Panel("Accuracy", "accuracy", _accuracy),
     Panel("Mean response length", "tokens", _metric(curves.LENGTH)),
 )
+STYLES = ("-", "--", ":", "-.")
+
+
+def _heldout_accuracy(run: Run) -> list[Trace]:
+    """Held-out accuracy of each benchmark (line style by benchmark), at the evaluated steps."""
+    traces = []
+    for i, (bench, stats) in enumerate(curves.heldout(run).items()):
+        if "accuracy" in stats:
+            style = STYLES[i % len(STYLES)]
+            traces.append(Trace(stats["accuracy"], style, f"{bench} ({style})", markers=True))
+    return traces
+
+
+def _k_traces(by_k: dict[int, Curve], markers: bool) -> list[Trace]:
+    ks = list(by_k)
+    return [
+        Trace(by_k[k], STYLES[i % len(STYLES)], f"pass@{k} ({STYLES[i % len(STYLES)]})", markers)
+        for i, k in enumerate(ks)
+    ]
+
+
+HELDOUT = (
+    Panel("Held-out accuracy (in training)", "accuracy", _heldout_accuracy),
+    Panel(
+        "Held-out pass@k (mean over benchmarks)",
+        "pass@k",
+        lambda run: _k_traces(curves.heldout_pass_at_k(run), markers=True),
+    ),
+    Panel(
+        "Group pass@k of training batches",
+        "pass@k",
+        lambda run: _k_traces(curves.group_pass_at_k(run), markers=False),
+    ),
+)
+
 HIERARCHY = (
     Panel("Planning-token entropy", "entropy (nats)", _metric(curves.PLANNING_ENTROPY)),
     Panel("Planning-token ratio", "share of tokens", _metric(curves.PLANNING_RATIO)),
@@ -137,10 +172,12 @@ def render(
     phases: list[PhaseResult],
     window: int,
     title: str,
+    grid: tuple[int, int] = (2, 2),
 ) -> bytes:
-    """A 2x2 figure of `panels` for all runs, with a shared legend, as PNG bytes."""
-    fig = Figure(figsize=(11, 8), dpi=100, layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
+    """A figure of `panels` (2x2 unless `grid` says) for all runs, with a shared legend, as PNG."""
+    rows, cols = grid
+    fig = Figure(figsize=(5.5 * cols, 4 * rows + 0.8 * (rows == 1)), dpi=100, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, panel in zip(axes, panels, strict=True):
         draw_panel(ax, panel, runs, phases, window)
     handles = [Line2D([], [], color=COLORS[i % len(COLORS)], lw=2) for i in range(len(runs))]
@@ -162,6 +199,16 @@ def render(
 def dynamics_png(runs: list[Run], phases: list[PhaseResult], window: int) -> bytes:
     """The paper's 2x2 figure: execution entropy, semantic entropy ratio, accuracy, length."""
     return render(DYNAMICS, runs, phases, window, "Training dynamics")
+
+
+def has_heldout(runs: list[Run]) -> bool:
+    """Whether any run logged held-out scores or group pass@k (else there is no figure)."""
+    return any(curves.heldout(r) or curves.group_pass_at_k(r) for r in runs)
+
+
+def heldout_png(runs: list[Run], phases: list[PhaseResult], window: int) -> bytes:
+    """Held-out accuracy and pass@k while training, and the training batches' group pass@k."""
+    return render(HELDOUT, runs, phases, window, "Held-out evaluation and exploration", (1, 3))
 
 
 def hierarchy_png(runs: list[Run], phases: list[PhaseResult], window: int) -> bytes:

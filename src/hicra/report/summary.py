@@ -77,12 +77,34 @@ def run_stats(run: Run, window: int) -> dict[str, Any]:
             stats["mean_accuracy_completions"] = int(behind.sum())
     if (ev := curves.eval_accuracy(run)) is not None:
         stats["final_eval_accuracy"] = _last_finite(ev.values)
+        finite = np.isfinite(ev.values)
+        stats["final_eval_step"] = int(run.steps[finite][-1])
+    if held := heldout_stats(run):
+        stats["heldout"] = held
+    if (summary := curves.heldout_summary(run)) is not None:
+        stats["eval_accuracy_auc"] = summary[1]  # held-out accuracy averaged over training
     if (ratio := run.series(curves.PLANNING_RATIO)) is not None:
         smoothed = smooth(ratio, window)
         finite = smoothed[np.isfinite(smoothed)]
         stats["planning_ratio_first"] = float(finite[0])
         stats["planning_ratio_last"] = float(finite[-1])
     return stats
+
+
+def heldout_stats(run: Run) -> dict[str, dict[str, Any]]:
+    """Per benchmark: the evaluated steps and each stat's values there (accuracy, pass@k, maj@k)."""
+    out: dict[str, dict[str, Any]] = {}
+    for bench, stats in curves.heldout(run).items():
+        accuracy = stats.get("accuracy")
+        if accuracy is None:
+            continue
+        finite = np.isfinite(accuracy.values)
+        entry: dict[str, Any] = {"steps": [int(s) for s in run.steps[finite]]}
+        for name, curve in stats.items():
+            entry[name] = [None if not np.isfinite(v) else float(v) for v in curve.values[finite]]
+        entry["final_accuracy"] = entry["accuracy"][-1]
+        out[bench] = entry
+    return out
 
 
 def phases_of(run: Run, window: int) -> PhaseResult:

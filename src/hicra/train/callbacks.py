@@ -7,7 +7,7 @@ import math
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from hicra.run_folder import Metric, RunLog
+from hicra.run_folder import Metric, RunLog, parse_heldout_key
 
 
 class MetricsCallback(TrainerCallback):
@@ -24,9 +24,18 @@ class MetricsCallback(TrainerCallback):
         if "train_runtime" in logs:  # the end-of-training summary is not a step
             self.run_log.write_summary({"step": state.global_step, **logs})
             return
-        if any(k.startswith("eval_") for k in logs):
-            logs = {f"eval/{k[5:]}" if k.startswith("eval_") else k: v for k, v in logs.items()}
-        self.run_log.log_metrics(state.global_step, logs)
+        self.run_log.log_metrics(state.global_step, as_run_keys(logs))
+
+
+def as_trainer_logs(logs: dict) -> dict:
+    """`eval/x` keys as `eval_x`: the form transformers' loggers (wandb, tensorboard, ...) file
+    under "eval/" (other keys they file under "train/")."""
+    return {f"eval_{k[5:]}" if k.startswith("eval/") else k: v for k, v in logs.items()}
+
+
+def as_run_keys(logs: dict) -> dict:
+    """Trainer logs as metrics.jsonl keys: the `eval_` prefix written `eval/`."""
+    return {f"eval/{k[5:]}" if k.startswith("eval_") else k: v for k, v in logs.items()}
 
 
 SUMMARY_KEYS = (
@@ -47,6 +56,19 @@ class CompactProgressCallback(ProgressCallback):
             return
         if "train_runtime" in logs:
             self.training_bar.write(f"done: {logs['train_runtime']:.0f} s")
+            return
+        logs = as_run_keys(logs)
+        if Metric.EVAL_ACCURACY in logs and Metric.EVAL_SECONDS in logs:  # a held-out evaluation
+            scores = [
+                f"{bench} {value:.3g}"
+                for key, value in logs.items()
+                if (parsed := parse_heldout_key(key)) and parsed[1] == "accuracy"
+                for bench in [parsed[0]]
+            ]
+            self.training_bar.write(
+                f"step {state.global_step:>4}  held-out accuracy: {', '.join(scores)} "
+                f"({logs[Metric.EVAL_SECONDS]:.0f} s)"
+            )
             return
         parts = [f"step {state.global_step:>4}"]
         for key, label in SUMMARY_KEYS:

@@ -107,6 +107,36 @@ class HICRAConfig(GRPOConfig):
             "accuracy and hierarchy metrics reach metrics.jsonl, even in a short run)."
         },
     )
+    eval_benchmarks: str | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out evaluation while training: comma-separated benchmark names "
+            "(math500, gsm8k, aime24, ...) or .jsonl files, scored every --eval-steps steps and "
+            "at the end with the run's own prompt (off when unset)."
+        },
+    )
+    eval_limit: int | None = field(
+        default=None,
+        metadata={"help": "Held-out evaluation: the first N problems of each benchmark."},
+    )
+    eval_samples: int = field(
+        default=1,
+        metadata={
+            "help": "Held-out evaluation: completions per problem. 1: greedy accuracy; k > 1: "
+            "sampled at --eval-temperature, accuracy as avg@k, plus pass@k and maj@k."
+        },
+    )
+    eval_temperature: float | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out sampling temperature (default: 0, greedy, for 1 sample; 0.6 "
+            "for more)."
+        },
+    )
+    eval_max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Held-out completion length (default: max_completion_length)."},
+    )
     epsilon_high: float | None = field(
         default=0.28,
         metadata={"help": "Upper clip bound (DAPO's clip-higher, as the paper's baseline)."},

@@ -80,6 +80,7 @@ class Prepared:
     rewards: list[Any]
     peft_config: Any
     run_config: dict[str, Any]
+    heldout: Any = None  # the held-out evaluation set (train.heldout_eval.HeldoutSet), if asked
 
 
 def prepare_run(config: Any, args: TrainArgs) -> Prepared:
@@ -140,8 +141,19 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         )
     run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     run_config["model_name_or_path"] = model_path
+    heldout = None
+    if config.eval_benchmarks:  # read now: a bad benchmark name or file fails before the model
+        from hicra.train.heldout_eval import HeldoutSet
+
+        if processing.vision:
+            raise HicraError(
+                "eval_benchmarks: held-out evaluation while training supports text models; "
+                f"evaluate the checkpoints of {args.model!r} with hicra eval"
+            )
+
+        heldout = HeldoutSet.load(config.eval_benchmarks, config.eval_limit, prompt_style(args))
     return Prepared(
-        model_path, processing.processing_class, dataset, rewards, peft_config, run_config
+        model_path, processing.processing_class, dataset, rewards, peft_config, run_config, heldout
     )
 
 
@@ -159,6 +171,7 @@ def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None
             processing_class=prepared.processing_class,
             peft_config=prepared.peft_config,
             run_config=prepared.run_config,
+            heldout=prepared.heldout,
         )
     except HicraError:
         raise
@@ -198,10 +211,11 @@ def is_main_process() -> bool:
 
 def run(argv: list[str]) -> int:
     """`hicra train ARGS`: returns the exit status."""
-    if any(a in ("-h", "--help") for a in argv):
+    if any(a in ("-h", "--help", "--help-all") for a in argv):
         from hicra.train.config import make_parser
+        from hicra.train.help import help_text
 
-        make_parser().print_help()
+        print(help_text(make_parser(), everything="--help-all" in argv), end="")
         return 0
     checked = check_numbers_early(argv)  # bad numbers fail here, before TRL is imported
     from hicra.train.config import resolve_config

@@ -36,6 +36,7 @@ from hicra.hierarchy import (
     semantic_entropy_miller_madow,
     token_entropy_by_class,
 )
+from hicra.prompts import PromptStyle
 from hicra.run_folder import (
     Metric,
     RolloutField,
@@ -45,8 +46,10 @@ from hicra.run_folder import (
 )
 from hicra.tagging import PlanningTagger
 from hicra.train import placebo
-from hicra.train.callbacks import CompactProgressCallback, MetricsCallback
+from hicra.train.callbacks import CompactProgressCallback, MetricsCallback, as_trainer_logs
 from hicra.train.config import HICRAConfig
+from hicra.train.group_passk import group_pass_at_k
+from hicra.train.heldout_eval import HeldoutEvaluator, HeldoutSet
 from hicra.train.images import (
     gather_rollout_images,
     image_fields,
@@ -81,7 +84,9 @@ class HICRATrainer(GRPOTrainer):
     """TRL's GRPOTrainer with hierarchy-aware credit assignment and hierarchy metrics.
 
     Writes `metrics.jsonl`, `rollouts.jsonl` and `config.yaml` into `args.output_dir`.
-    `run_config` adds fields (model, dataset, ...) to config.yaml.
+    `run_config` adds fields (model, dataset, ...) to config.yaml. With `args.eval_benchmarks`,
+    scores the policy on held-out benchmarks while training (`heldout`: the set, read already;
+    else read here, asked with the prompt fields of `run_config`).
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class HICRATrainer(GRPOTrainer):
         *args: Any,
         strategic_grams: StrategicGrams | str | None = None,
         run_config: dict[str, Any] | None = None,
+        heldout: HeldoutSet | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -118,6 +124,7 @@ class HICRATrainer(GRPOTrainer):
         self.placebo_tagger = (
             PlanningTagger(self.placebo_grams, tokenizer) if self.placebo_grams else None
         )
+        self.heldout_evaluator = self._heldout_evaluator(heldout)
         self.add_callback(MetricsCallback(self.run_log))
         if any(isinstance(cb, ProgressCallback) for cb in self.callback_handler.callbacks):
             self.remove_callback(ProgressCallback)
@@ -143,7 +150,33 @@ class HICRATrainer(GRPOTrainer):
         elif self.run_log.has_logs():
             self.run_log.set_aside()
         self.run_log.write_config(self._config_record())
+        if self.heldout_evaluator is not None:
+            self.heldout_evaluator.start()  # evaluations already in metrics.jsonl are not redone
         return super().train(resume_from_checkpoint=checkpoint, **kwargs)
+
+    # ------------------------------------------------------------------ held-out evaluation
+    def _heldout_evaluator(self, heldout: HeldoutSet | None) -> HeldoutEvaluator | None:
+        if not self.args.eval_benchmarks:
+            return None
+        if heldout is None:
+            style = PromptStyle.of_run(self._run_config)
+            heldout = HeldoutSet.load(self.args.eval_benchmarks, self.args.eval_limit, style)
+        return HeldoutEvaluator(self, heldout)
+
+    def _maybe_log_save_evaluate(self, *args: Any, **kwargs: Any) -> None:
+        """A due held-out evaluation runs before the step's checkpoint is saved: a checkpoint at
+        step N means the evaluation at N is in metrics.jsonl, so a resume never redoes it."""
+        step = self.state.global_step
+        if self.heldout_evaluator is not None and self.heldout_evaluator.due(step):
+            logs = as_trainer_logs(self.heldout_evaluator.run(step))
+            self.state.log_history.append({**logs, "step": step})
+            # straight to the callbacks (metrics.jsonl, report_to backends): GRPOTrainer.log would
+            # add and clear the step's training metrics; on_log clears should_log, which the
+            # step's own training log (in super) still needs
+            should_log = self.control.should_log
+            self.control = self.callback_handler.on_log(self.args, self.state, self.control, logs)
+            self.control.should_log = should_log
+        super()._maybe_log_save_evaluate(*args, **kwargs)
 
     def _config_record(self) -> dict[str, Any]:
         model_id = getattr(getattr(self.model, "config", None), "_name_or_path", None)
@@ -180,6 +213,8 @@ class HICRATrainer(GRPOTrainer):
         out["advantages"] = self._assign_credit(sequence_advantages, planning, real, out, mode)
         if self.args.hierarchy_metrics:
             self._log_generation_metrics(mode, out["advantages"], planning, real, counts)
+        if mode == "train" and self._accuracy is not None:
+            self._log_group_pass_at_k()
         if mode == "train" and self.args.rollouts_per_step > 0:
             self._log_rollouts(inputs, planning, real)
         return out
@@ -353,6 +388,16 @@ class HICRATrainer(GRPOTrainer):
             metrics[Metric.COMPLETIONS].append(scored)
             metrics[Metric.VERIFY_TIMEOUTS].append(timeouts)
             metrics[Metric.SCORER_ERRORS].append(errors)
+
+    def _log_group_pass_at_k(self) -> None:
+        """`hicra/pass@k` over the prompt groups of the whole generation batch (every process:
+        TRL splits the batch into consecutive slices by rank, so groups stay contiguous)."""
+        local = [score >= 1.0 for score in self._accuracy.last_scores]
+        everything = gather_object(local)
+        if not everything or len(everything) % self.num_generations:
+            return
+        for k, value in group_pass_at_k(everything, self.num_generations).items():
+            self._metrics["train"][Metric.group_pass_at(k)].append(value)
 
     def _get_per_token_logps_and_entropies(self, *args: Any, **kwargs: Any):
         logps, entropies, aux = super()._get_per_token_logps_and_entropies(*args, **kwargs)
