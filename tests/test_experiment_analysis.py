@@ -291,3 +291,22 @@ def test_hierarchy_metrics_off_says_why_the_readouts_are_dashes(tmp_path):
     results = analyze(load_experiment(folder))
     assert results["arms"]["hicra"]["planning_ratio_end"]["mean"] is None
     assert any("hierarchy_metrics is false" in n for n in results["notes"])
+
+
+def test_power_note_refuses_a_spread_of_zero(tmp_path):
+    """Paired runs that never diverged (the same value in every seed) measure no noise: the power
+    note gives no seed count (it would be 2 for any d) and a note says why."""
+    write_experiment(
+        tmp_path / "exp", {"grpo": ARMS["grpo"], "placebo": ARMS["placebo"]}, (1, 2, 3)
+    )
+    for seed, level in zip((1, 2, 3), (0.2, 0.5, 0.7), strict=True):
+        for arm in ("grpo", "placebo"):
+            write_run(tmp_path / "exp", arm, seed, accuracy(level))
+    results = analyze(load_experiment(tmp_path / "exp"))
+    (row,) = results["power"]
+    assert row["sd_diff"] == 0 and row["no_spread"]
+    assert set(row["seeds_needed"].values()) == {None}
+    assert any("no spread" in note for note in results["notes"])
+    assert main(["experiment", "analyze", str(tmp_path / "exp")]) == 0
+    table = (tmp_path / "exp" / "results.md").read_text()
+    assert "| placebo | grpo | 3 | 0 | – | – | – | – |" in table

@@ -363,6 +363,9 @@ def power_note(comparison: dict[str, Any]) -> dict[str, Any] | None:
     sd = comparison.get("sd_diff")
     if sd is None or comparison["n"] < 2:
         return None
+    # No spread at all (every seed's difference the same, often 0: the arms sampled the very same
+    # completions and never diverged) measures no noise: any n would look enough, so none is given.
+    no_spread = sd == 0
     return {
         "arm": comparison["arm"],
         "baseline": comparison["baseline"],
@@ -371,7 +374,10 @@ def power_note(comparison: dict[str, Any]) -> dict[str, Any] | None:
         "sd_diff": sd,
         "alpha": ALPHA,
         "power": 0.8,
-        "seeds_needed": {f"{d:g}": seeds_needed(d, sd) for d in POWER_EFFECTS},
+        "seeds_needed": {
+            f"{d:g}": None if no_spread else seeds_needed(d, sd) for d in POWER_EFFECTS
+        },
+        "no_spread": no_spread,
     }
 
 
@@ -430,6 +436,14 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
         if line:
             verdicts.insert(0, line)
     power = [note for c in comparisons if c["family"] == "primary" and (note := power_note(c))]
+    notes += [
+        f"{row['arm']} vs {row['baseline']}: the same {LABELS[row['metric']]} difference in "
+        f"every seed (no spread): the seeds measured no noise, so no power is estimated; a "
+        "difference of exactly 0 means the paired runs did not diverge at this budget (a change "
+        "too small to alter what the seeded sampler draws)"
+        for row in power
+        if row["no_spread"]
+    ]
     return {
         "experiment": str(loaded.folder),
         "baseline": loaded.baseline,
@@ -553,6 +567,13 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|---:|---:|" + "---:|" * len(effects),
         ]
         for row in results["power"]:
+            if row.get("no_spread"):
+                lines.append(
+                    f"| {row['arm']} | {row['baseline']} | {row['n']} | 0 | "
+                    + " | ".join("–" for _ in effects)
+                    + " |"
+                )
+                continue
             needed = ["> 10000" if v is None else str(v) for v in row["seeds_needed"].values()]
             lines.append(
                 f"| {row['arm']} | {row['baseline']} | {row['n']} | {row['sd_diff']:.4f} | "
