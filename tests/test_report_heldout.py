@@ -89,24 +89,27 @@ def test_runs_without_heldout_have_no_heldout_figure(tmp_path):
 
 
 def test_experiment_mean_band_by_hand(heldout_runs):
-    from hicra.report.heldout_bands import experiment_heldout_png, mean_band
+    from hicra.experiment.heldout_figure import experiment_heldout_png, points
+    from hicra.experiment.report import mean_band
 
     steps = np.array([10, 20])
-    band = mean_band([(steps, np.array([0.2, 0.4])), (steps, np.array([0.4, 0.6]))])
+    band = mean_band(points([(steps, np.array([0.2, 0.4])), (steps, np.array([0.4, 0.6]))]))
     assert band.steps.tolist() == [10, 20] and band.mean == pytest.approx([0.3, 0.5])
     # n=2: t(0.975, 1) = 12.706, sd = 0.1414: half width 12.706 * 0.1414 / sqrt(2) = 1.2706
     assert band.high - band.mean == pytest.approx([1.2706, 1.2706], abs=1e-4)
     three = mean_band(
-        [
-            (steps, np.array([0.2, 0.4])),
-            (steps, np.array([0.4, 0.6])),
-            (np.array([10]), np.array([0.3])),
-        ]
+        points(
+            [
+                (steps, np.array([0.2, 0.4])),
+                (steps, np.array([0.4, 0.6])),
+                (np.array([10]), np.array([0.3])),
+            ]
+        )
     )
     # step 10: n=3, mean 0.3, sd 0.1, t(0.975, 2) = 4.3027: half width 0.2484; step 20: n=2
     assert three.mean == pytest.approx([0.3, 0.5])
     assert (three.high - three.mean)[0] == pytest.approx(0.2484, abs=1e-4)
-    assert mean_band([(steps, np.array([np.nan, np.nan]))]) is None
+    assert mean_band(points([(steps, np.array([np.nan, np.nan]))])) is None
     runs = [load_run(r) for r in heldout_runs]
     png = experiment_heldout_png({"hicra": [runs[0]], "grpo": [runs[1]]}, 5)
     assert png is not None and png[:4] == b"\x89PNG"

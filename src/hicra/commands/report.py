@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
 def _experiment_heldout(folder: Path, output: Path, smooth_window: int) -> None:
     """heldout.png beside the experiment report, when its runs evaluated held-out sets."""
     from hicra.experiment.analysis import load_experiment
+    from hicra.experiment.heldout_figure import experiment_heldout_png
     from hicra.report.build import odd_window
-    from hicra.report.heldout_bands import experiment_heldout_png
 
     loaded = load_experiment(folder)
     arms = {arm: [r.run for r in loaded.runs if r.arm == arm] for arm in loaded.arms}

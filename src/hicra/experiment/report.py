@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -62,13 +63,9 @@ class Band:
     seeds: int
 
 
-def arm_band(loaded: Loaded, arm: str, key: str, window: int) -> Band | None:
-    """The mean over seeds of the arm's smoothed curves of `key`, with a 95% t-band."""
-    curves = []
-    for item in loaded.runs:
-        if item.arm != arm or (values := item.run.series(key)) is None:
-            continue
-        curves.append(dict(zip(item.run.steps.tolist(), smooth(values, window), strict=True)))
+def mean_band(curves: Sequence[dict[int, float]]) -> Band | None:
+    """The mean over seeds of curves (step -> value) with a 95% t-band (`t_interval`), at every
+    step some curve has a finite value; a step with one seed gets no band. None: no curves."""
     if not curves:
         return None
     steps = np.array(sorted({s for c in curves for s in c}), dtype=np.int64)
@@ -84,6 +81,16 @@ def arm_band(loaded: Loaded, arm: str, key: str, window: int) -> Band | None:
     single = n < 2  # one seed: no band
     low[single], high[single] = mean[single], mean[single]
     return Band(steps, mean, low, high, len(curves))
+
+
+def arm_band(loaded: Loaded, arm: str, key: str, window: int) -> Band | None:
+    """The mean over seeds of the arm's smoothed curves of `key`, with a 95% t-band."""
+    curves = []
+    for item in loaded.runs:
+        if item.arm != arm or (values := item.run.series(key)) is None:
+            continue
+        curves.append(dict(zip(item.run.steps.tolist(), smooth(values, window), strict=True)))
+    return mean_band(curves)
 
 
 def panel_key(loaded: Loaded, key: str) -> str:

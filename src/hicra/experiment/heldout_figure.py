@@ -1,9 +1,10 @@
 """An experiment's held-out curves: each arm's mean over seeds with a 95% band, per step.
 
 Held-out accuracy is measured only at the evaluated steps, so it is not smoothed: at each step
-where at least one seed of the arm was evaluated, the mean over those seeds and the t-interval
-mean +- t(0.975, n-1) * sd / sqrt(n) (scipy.stats.t), cut to [0, 1]. The training batches' group
-pass@k (logged every step) is smoothed per run first, as the experiment report's other curves.
+where at least one seed of the arm was evaluated, the mean over those seeds and its t-interval
+(`experiment.report.mean_band`: the method of the other curves and of the tables), cut to [0, 1].
+The training batches' group pass@k (logged every step) is smoothed per run first, as the
+experiment report's other curves.
 Written next to the experiment report as heldout.png, only when some run has held-out scores.
 """
 
@@ -11,47 +12,23 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 from matplotlib.figure import Figure
 
+from hicra.experiment.report import mean_band
 from hicra.report import curves
 from hicra.report.phases import smooth
 from hicra.report.plots import COLORS
 from hicra.report.runs import Run
 
 
-@dataclass(frozen=True)
-class StepBand:
-    steps: np.ndarray
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    seeds: int
-
-
-def mean_band(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> StepBand | None:
-    """Mean and 95% t-band over runs of (steps, values) pairs, at every step any run has a finite
-    value (NaN values are left out of that step's mean)."""
-    points = [
+def points(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[int, float]]:
+    """(steps, values) pairs as step -> value curves for `mean_band`, leaving out runs with no
+    finite value (they are not seeds of this curve)."""
+    return [
         dict(zip(s.tolist(), v.tolist(), strict=True)) for s, v in series if np.isfinite(v).any()
     ]
-    if not points:
-        return None
-    steps = np.array(sorted({s for p in points for s, v in p.items() if np.isfinite(v)}))
-    table = np.array([[p.get(int(s), np.nan) for s in steps] for p in points], dtype=float)
-    n = np.sum(np.isfinite(table), axis=0)
-    mean = np.nanmean(table, axis=0)
-    if len(points) > 1:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd = np.nanstd(table, axis=0, ddof=1)
-    else:
-        sd = np.zeros_like(mean)
-    t = scipy.stats.t.ppf(0.975, np.maximum(n - 1, 1))
-    half = np.where(n > 1, t * np.nan_to_num(sd) / np.sqrt(n), 0.0)
-    return StepBand(steps, mean, mean - half, mean + half, len(points))
 
 
 def heldout_series(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
@@ -87,7 +64,7 @@ def experiment_heldout_png(arms: dict[str, list[Run]], window: int) -> bytes | N
     left, right = figure.subplots(1, 2)
     for index, arm in enumerate(arms):
         color = COLORS[index % len(COLORS)]
-        band = mean_band(held[arm])
+        band = mean_band(points(held[arm]))
         if band is not None:
             left.plot(
                 band.steps, band.mean, "o-", color=color, ms=3, label=f"{arm} (n={band.seeds})"
@@ -95,7 +72,7 @@ def experiment_heldout_png(arms: dict[str, list[Run]], window: int) -> bytes | N
             low, high = np.clip(band.low, 0, 1), np.clip(band.high, 0, 1)
             left.fill_between(band.steps, low, high, color=color, alpha=0.2, linewidth=0)
         ks = {k for k, _, _ in group[arm]}
-        band = mean_band([(s, v) for _, s, v in group[arm]])
+        band = mean_band(points([(s, v) for _, s, v in group[arm]]))
         if band is not None:
             label = f"{arm}: pass@{'/'.join(map(str, sorted(ks)))} (n={band.seeds})"
             right.plot(band.steps, band.mean, color=color, label=label)
