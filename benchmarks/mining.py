@@ -23,12 +23,25 @@ the paper's preset; precision/recall against the preset (hicra.mining.compare) a
 planning-vs-execution hit-rate gap on the tagged sentences (hicra.mining.evaluation) of all 40
 traces and of each side's; the top 20 grams, and what the solution contrast removed.
 
+With `--schoenfeld DIR` (a clone of github.com/MingLiiii/Schoenfeld_Reasoning at
+e23e2bc; it has no licence file, so nothing of it is copied into hicra): a gap column on its
+sentences labelled by people (Li et al. 2025, arXiv:2509.14662: 38 DeepSeek-R1 responses to SAT
+items, Schoenfeld's episodes; planning-like Plan, Monitor, Verify; execution-like Read, Analyze,
+Implement), and its 38 responses as one more corpus to mine ("r1-671b": the full DeepSeek-R1, a
+model never tuned on).
+
+The trade-off (`--part frontier`): can any variant of the selection meet issue 23's goals
+(overlap precision >= 0.5 and recall >= 0.35 against the paper's list) on every corpus, and at
+what cost in gap? Per variant and corpus: P/R at 110 grams, the set sizes (40-400) that meet
+both, and the 110-gram set's gap on every tagged set.
+
 Quality on textbook solutions (`--part textbook`): the MATH test and GSM8K train solutions, as
 before #14, with the new default contrasted with their problems only (the bundled reference
 solutions are drawn from these very files) and the paper's pipeline.
 
-    python benchmarks/mining.py [--part speed|traces|textbook|all] [--sizes 1000 5000 10000]
-                                [--data ../shared/data]
+    python benchmarks/mining.py [--part speed|traces|frontier|textbook|all]
+                                [--sizes 1000 5000 10000] [--data ../shared/data]
+                                [--schoenfeld Schoenfeld_Reasoning]
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -178,56 +192,137 @@ def _config(label: str):
     return MiningConfig(**kwargs)
 
 
-def traces(data: Path) -> None:
-    from hicra import StrategicGrams
-    from hicra.mining import compare_to_reference, mine
-    from hicra.mining.clustering import load_embedder
-    from hicra.mining.evaluation import hit_rates, read_annotations
+# ------------------------------------------------ human sentence labels (Li et al. 2025)
+SCHOENFELD_COMMIT = "e23e2bc94e2c91d25280abc4bb5c097fe658e81a"  # MingLiiii/Schoenfeld_Reasoning
+SCHOENFELD_PLANNING = ("Plan", "Monitor", "Verify")  # the issue's planning/monitoring/verifying
+SCHOENFELD_EXECUTION = ("Read", "Analyze", "Implement")  # reading/analysing/implementing
+_LETTER = re.compile(r"(?i:answer)(?: is)?\W{0,8}\(?([A-D])\)|^\W{0,4}([A-D])\)", re.MULTILINE)
+_FRACTION = re.compile(r"\\d?frac\{(-?\d+)\}\{(\d+)\}")
+
+
+def sat_correct(response: str, gold: str) -> bool:
+    """An SAT response's final answer (after </think>) against the item's gold ("B", ".2, 1/5")."""
+    from hicra.answers import extract_answer, strict_equal
+
+    tail = response.split("</think>")[-1]
+    letter = _LETTER.search(tail)  # "The correct answer is **B) ...", "**Answer:** A)", "**B) ..."
+    answer = (letter.group(1) or letter.group(2)) if letter else extract_answer(tail)
+    if answer is None:
+        return False
+    answer = _FRACTION.sub(r"\1/\2", answer)
+    return any(strict_equal(answer, g.strip()) for g in gold.split(","))
+
+
+def schoenfeld(folder: Path, out: Path) -> tuple[Path, Path, int]:
+    """The human-labelled corpus of Li et al. (2025, arXiv:2509.14662), from a clone of
+    github.com/MingLiiii/Schoenfeld_Reasoning (no licence file: read from the user's clone, never
+    copied into hicra): 38 DeepSeek-R1 (671B) responses to SAT math items, their sentences
+    labelled by people with Schoenfeld's episodes. Returns the annotations as `hicra mine
+    --evaluate` reads them, the responses as traces (`correct` graded here) and the correct count."""
+    units = []
+    for path in sorted((folder / "responses_labeled").glob("*.json"), key=lambda f: int(f.stem)):
+        item = json.loads(path.read_text("utf-8"))
+        units.append({"id": f"sat-{item['Question ID']}", "units": [
+            {"text": u["text"], "labels": [u["gt-class-2"]]} for u in item["data"] if u.get("gt-class-2")
+        ]})  # fmt: skip
+    results = json.loads(
+        (folder / "responses_original" / "SAT_deepseekR1_results.json").read_text()
+    )
+    rows = [{"problem": r["Instruction"], "completion": r["deepseek-reasoner (response)"],
+             "correct": sat_correct(r["deepseek-reasoner (response)"], r["Correct Answer"]),
+             "model": "DeepSeek-R1", "dataset": "SAT"} for r in results]  # fmt: skip
+    annotations = _write(out / "schoenfeld-annotations.jsonl", units)
+    return annotations, _write(out / "r1-671b.jsonl", rows), sum(r["correct"] for r in rows)
+
+
+def _tagged_sets(data: Path, folder: Path, human: Path | None) -> tuple[dict, dict, list[dict]]:
+    """The tagged units (LLM labels: all 40 traces, dev side, held side; human labels when given),
+    the traces by id, and every trace row."""
+    from hicra.mining.evaluation import read_annotations
 
     corpus = data / "reasoning-traces"
     rows = _rows(corpus / "traces.jsonl.gz")
     annotations = _rows(corpus / "annotations.jsonl.gz")
     by_id = {r["id"]: r for r in rows}
+    labels = {
+        p: read_annotations(_write(folder / f"ann-{p}.jsonl", [
+            a for a in annotations if p == "all" or side(by_id[a["id"]]["problem"]) == p
+        ]))
+        for p in ("dev", "held", "all")
+    }  # fmt: skip
+    if human is not None:
+        labels["human"] = read_annotations(human, SCHOENFELD_PLANNING, SCHOENFELD_EXECUTION)
+    return labels, by_id, rows
+
+
+def _corpora(rows: list[dict], folder: Path, r1_671b: Path | None) -> dict[str, Path]:
+    """Mined-on corpus -> its JSONL file."""
+    found = {on: _write(folder / f"{on}.jsonl", [r for r in rows if take(r)])
+             for on, take in MINED_ON.items()}  # fmt: skip
+    if r1_671b is not None:
+        found["r1-671b"] = r1_671b
+    return found
+
+
+def _gap_cells(grams, labels: dict) -> str:
+    from hicra.mining.evaluation import hit_rates
+
+    cells = []
+    for q in ("all", "dev", "held", "human"):
+        if q in labels:
+            g = hit_rates(grams, labels[q])
+            cells.append(f"{g.gap:.3f} ({g.planning_rate:.2f} - {g.execution_rate:.2f})")
+    return " | ".join(cells)
+
+
+def _gap_header(labels: dict) -> str:
+    names = {"all": "gap, 40 LLM-tagged", "dev": "gap, dev tagged", "held": "gap, held tagged",
+             "human": "gap, human-labelled (38)"}  # fmt: skip
+    return " | ".join(names[q] for q in ("all", "dev", "held", "human") if q in labels)
+
+
+def traces(data: Path, human_folder: Path | None) -> None:
+    from hicra import StrategicGrams
+    from hicra.mining import compare_to_reference, mine
+    from hicra.mining.clustering import load_embedder
+
     paper = StrategicGrams.preset("paper")
     model = load_embedder("minilm")
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        labels = {
-            p: read_annotations(_write(folder / f"ann-{p}.jsonl", [
-                a for a in annotations if p == "all" or side(by_id[a["id"]]["problem"]) == p
-            ]))
-            for p in ("dev", "held", "all")
-        }  # fmt: skip
+        human, r1_671b = None, None
+        if human_folder is not None:
+            human, r1_671b, correct = schoenfeld(human_folder, folder)
+            print(f"human labels: {human_folder} (MingLiiii/Schoenfeld_Reasoning), "
+                  f"{correct} of 38 DeepSeek-R1 responses correct")  # fmt: skip
+        labels, _, rows = _tagged_sets(data, folder, human)
         for p, label in labels.items():
             print(f"tagged {p}: {label.traces} traces, {len(label.planning)} planning-like and "
                   f"{len(label.execution)} execution-like units")  # fmt: skip
         sets = {}
-        for on, take in MINED_ON.items():
-            part = [r for r in rows if take(r)]
-            correct = sum(r["correct"] for r in part)
+        for on, path in _corpora(rows, folder, r1_671b).items():
+            part = [json.loads(line) for line in path.open(encoding="utf-8")]
+            correct = sum(bool(r["correct"]) for r in part)
             problems = len({r["problem"] for r in part})
             print(f"mined on {on}: {correct} correct traces of {problems} problems")
-            path = _write(folder / f"{on}.jsonl", part)
             for label in SELECTIONS:
                 start = time.perf_counter()
                 extra = {"model": model} if label == "paper pipeline" else {}
                 sets[on, label] = mine([path], _config(label), **extra).grams
                 print(f"  {label}: {time.perf_counter() - start:.1f} s")
-        print("\nmined on | set | grams | exact P | exact R | overlap P | overlap R | gap, 40 "
-              "tagged | gap, dev tagged | gap, held tagged")  # fmt: skip
+        print(f"\nmined on | set | grams | exact P | exact R | overlap P | overlap R | "
+              f"{_gap_header(labels)}")  # fmt: skip
+        mined_on = list(dict.fromkeys(on for on, _ in sets))
         rows_out = [("-", "paper preset", paper)] + [
-            (on, label, sets[on, label]) for on in MINED_ON for label in SELECTIONS
+            (on, label, sets[on, label]) for on in mined_on for label in SELECTIONS
         ]
         for on, label, grams in rows_out:
             c = compare_to_reference(grams, paper)
-            gaps = [hit_rates(grams, labels[q]) for q in ("all", "dev", "held")]
-            cells = " | ".join(f"{g.gap:.3f} ({g.planning_rate:.2f} - {g.execution_rate:.2f})"
-                               for g in gaps)  # fmt: skip
             print(f"{on} | {label} | {len(grams)} | {c.exact_precision:.2f} | "
                   f"{c.exact_recall:.2f} | {c.overlap_precision:.2f} | "
-                  f"{c.overlap_recall:.2f} | {cells}")  # fmt: skip
-        for on in MINED_ON:
+                  f"{c.overlap_recall:.2f} | {_gap_cells(grams, labels)}")  # fmt: skip
+        for on in mined_on:
             for label in ("new default", "problems only (#14)"):
                 top = ", ".join(f"`{g}`" for g in list(sets[on, label])[:20])
                 print(f"\ntop 20, {label}, mined on {on}: {top}")
@@ -236,6 +331,57 @@ def traces(data: Path) -> None:
             ]
             print(f"\nin the #14 set, not in the new default, mined on {on}: {', '.join(removed)}")
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
+
+
+# ---------------------------------------------------------------- the trade-off frontier
+_MATH_1 = {"max_math_log_odds": 1.0}
+FRONTIER = {  # label -> MiningConfig keyword arguments (rules: SelectionRules keyword arguments)
+    "default": {},
+    "math-bound 1.0": {"rules": _MATH_1},
+    "solution floor -1": {"rules": {"solution_floor": -1.0}},
+    "solution floor -1, math-bound 1.0": {"rules": {"solution_floor": -1.0, **_MATH_1}},
+    "problems only": {"contrast": ("problems",)},
+    "problems only, math-bound 1.0": {"contrast": ("problems",), "rules": _MATH_1},
+    "problems only, no math-bound": {
+        "contrast": ("problems",),
+        "rules": {"max_math_log_odds": 99.0},
+    },
+    "any single word": {"rules": {"min_opening_share": 0.0}},
+}
+FRONTIER_SIZES = tuple(range(40, 401, 10))
+
+
+def frontier(data: Path, human_folder: Path | None) -> None:
+    """Can any variant meet issue 23's goals on every corpus? Per variant and mined-on corpus:
+    precision/recall against the paper's list at the default 110 grams, the set sizes (40-400)
+    where both goals hold, and the 110-gram set's gap on each tagged set."""
+    from hicra import StrategicGrams
+    from hicra.mining import MiningConfig, SelectionRules, compare_to_reference, mine
+
+    paper = StrategicGrams.preset("paper")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        human, r1_671b = schoenfeld(human_folder, folder)[:2] if human_folder else (None, None)
+        labels, _, rows = _tagged_sets(data, folder, human)
+        corpora = _corpora(rows, folder, r1_671b)
+        print("paper's list: " + _gap_cells(paper, labels))
+        print(f"variant | mined on | P@110 | R@110 | sizes meeting P >= 0.5 and R >= 0.35 | "
+              f"{_gap_header(labels)}")  # fmt: skip
+        for variant, kwargs in FRONTIER.items():
+            rules = SelectionRules(**kwargs.get("rules", {}), max_grams=max(FRONTIER_SIZES))
+            config = MiningConfig(**{**kwargs, "rules": rules})
+            for on, path in corpora.items():
+                ranked = list(mine([path], config).grams)
+                meets = []
+                for n in FRONTIER_SIZES:
+                    c = compare_to_reference(ranked[:n], paper)
+                    if c.overlap_precision >= 0.5 and c.overlap_recall >= 0.35:
+                        meets.append(n)
+                at = StrategicGrams(ranked[:110], name=variant)
+                c = compare_to_reference(at, paper)
+                span = f"{meets[0]}-{meets[-1]}" if meets else "none"
+                print(f"{variant} | {on} | {c.overlap_precision:.2f} | {c.overlap_recall:.2f} | "
+                      f"{span} | {_gap_cells(at, labels)}", flush=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------- textbook solutions
@@ -268,13 +414,19 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
-    parser.add_argument("--part", choices=("speed", "traces", "textbook", "all"), default="all")
+    parser.add_argument("--part", choices=("speed", "traces", "frontier", "textbook", "all"),
+                        default="all")  # fmt: skip
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument("--schoenfeld", type=Path, default=None,
+                        help="a clone of github.com/MingLiiii/Schoenfeld_Reasoning: human sentence "
+                        "labels and DeepSeek-R1 traces (columns and rows added when given)")  # fmt: skip
     args = parser.parse_args()
     if args.part in ("speed", "all"):
         speed(sorted(args.sizes), args.data)
     if args.part in ("traces", "all"):
-        traces(args.data)
+        traces(args.data, args.schoenfeld)
+    if args.part in ("frontier", "all"):
+        frontier(args.data, args.schoenfeld)
     if args.part in ("textbook", "all"):
         textbook(args.data)
 

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from hicra.commands import positive_int
 from hicra.errors import HicraError
-from hicra.mining.names import CONTRASTIVE, EXECUTION_LABELS, PAPER, PLANNING_LABELS
+from hicra.mining.names import (
+    CONTRASTIVE,
+    EPISODE_EXECUTION_LABELS,
+    EPISODE_PLANNING_LABELS,
+    EXECUTION_LABELS,
+    PAPER,
+    PLANNING_LABELS,
+)
 
 if TYPE_CHECKING:
     from hicra.grams import StrategicGrams
@@ -162,8 +169,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="ANNOTATIONS",
-        help="JSONL of traces with sentence units labeled by function; prints, per gram set, "
-        "the share of planning and of execution units containing a gram, and their gap",
+        help="JSONL of traces with sentence units labeled by function, or a folder of JSON files "
+        "labelled with Schoenfeld's episodes (Schoenfeld_Reasoning/responses_labeled); prints, per "
+        "gram set, the share of planning and of execution units containing a gram, and their gap",
     )
     evaluate.add_argument(
         "--grams",
@@ -180,14 +188,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--planning-labels",
         type=_labels,
-        default=PLANNING_LABELS,
-        help=f"comma-separated (default: {','.join(PLANNING_LABELS)})",
+        default=None,
+        help=f"comma-separated (default: {','.join(PLANNING_LABELS)}; for a folder of "
+        f"episodes: {','.join(EPISODE_PLANNING_LABELS)})",
     )
     evaluate.add_argument(
         "--execution-labels",
         type=_labels,
-        default=EXECUTION_LABELS,
-        help=f"comma-separated (default: {','.join(EXECUTION_LABELS)})",
+        default=None,
+        help=f"comma-separated (default: {','.join(EXECUTION_LABELS)}; for a folder of "
+        f"episodes: {','.join(EPISODE_EXECUTION_LABELS)})",
     )
     parser.set_defaults(func=run)
 

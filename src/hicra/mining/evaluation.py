@@ -1,10 +1,17 @@
 """Judging a gram set before training with it: sentence labels and a reference set.
 
-Annotations are JSONL rows with a `units` list of `{"text": ..., "labels": [...]}`, one unit a
-sentence or chunk of a reasoning trace (the thought-anchors function tags: plan_generation,
-uncertainty_management, self_checking, problem_setup, active_computation, fact_retrieval,
-result_consolidation, final_answer_emission). A unit is *planning-like* when it has a planning
-label and no execution label, *execution-like* in the reverse case; other units are not used.
+Annotations come in two forms:
+- a JSONL file of rows with a `units` list of `{"text": ..., "labels": [...]}`, one unit a
+  sentence or chunk of a reasoning trace (the thought-anchors function tags, made by a language
+  model: plan_generation, uncertainty_management, self_checking, problem_setup,
+  active_computation, fact_retrieval, result_consolidation, final_answer_emission);
+- a folder of JSON files, one trace each, `{"data": [{"text": ..., "gt-class-2": ...}]}`: the
+  sentences of DeepSeek-R1 that people labelled with Schoenfeld's episodes (Li et al. 2025,
+  `responses_labeled/` of github.com/MingLiiii/Schoenfeld_Reasoning): Read, Analyze, Plan,
+  Implement, Explore, Verify, Monitor.
+Each form has its default planning and execution labels (`names.py`). A unit is
+*planning-like* when it has a planning label and no execution label, *execution-like* in the
+reverse case; other units are not used.
 
 A unit is a *hit* when it contains a gram as training will find it (`tagging.GramMatcher`:
 case-insensitive, whole words, whitespace runs as one space). The *gap* is the planning-like hit
@@ -14,16 +21,25 @@ Agreement with a reference set (the paper's preset by default) is `compare.compa
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.jsonl import read_jsonl
 from hicra.mining.compare import Comparison, compare_to_reference
-from hicra.mining.names import EXECUTION_LABELS, PLANNING_LABELS
+from hicra.mining.names import (
+    EPISODE_EXECUTION_LABELS,
+    EPISODE_LABEL_FIELD,
+    EPISODE_PLANNING_LABELS,
+    EXECUTION_LABELS,
+    PLANNING_LABELS,
+)
 from hicra.tagging import GramMatcher, lowercase_bytes
 
 
@@ -70,13 +86,62 @@ def _labels_of(unit: object, where: str) -> tuple[str, list[str]]:
     return text, labels
 
 
+def _natural(path: Path) -> tuple[Any, ...]:
+    """1.json, 2.json, ..., 10.json in number order."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path.name))
+
+
+def _episode_traces(folder: Path) -> Iterator[tuple[str, list[Any]]]:
+    """(where, units) per JSON file of an episode folder, units as `{"text", "labels"}`."""
+    files = sorted(folder.glob("*.json"), key=_natural)
+    if not files:
+        raise AnnotationError(
+            f"{folder}: a folder of annotations must hold JSON files, one labelled trace each "
+            f'({{"data": [{{"text": ..., "{EPISODE_LABEL_FIELD}": ...}}]}}); none found'
+        )
+    for file in files:
+        try:
+            item = json.loads(file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise AnnotationError(f"{file}: not valid JSON ({error})") from None
+        data = item.get("data") if isinstance(item, dict) else None
+        if not isinstance(data, list):
+            raise AnnotationError(f"{file}: no 'data' list of labelled sentences")
+        units = []
+        for k, unit in enumerate(data):
+            if not isinstance(unit, dict) or EPISODE_LABEL_FIELD not in unit:
+                raise AnnotationError(f"{file}, unit {k}: no field '{EPISODE_LABEL_FIELD}'")
+            label = unit[EPISODE_LABEL_FIELD]
+            units.append({"text": unit.get("text"), "labels": [] if label is None else label})
+        yield str(file), units
+
+
+def _jsonl_traces(path: Path) -> Iterator[tuple[str, list[Any]]]:
+    for number, row in read_jsonl(path):
+        units = row.get("units")
+        if not isinstance(units, list):
+            raise AnnotationError(f"{path}, line {number}: no 'units' list of labeled sentences")
+        yield f"{path}, line {number}", units
+
+
+def default_labels(path: str | Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The planning and execution labels of the form at `path` (module doc)."""
+    if Path(path).is_dir():
+        return EPISODE_PLANNING_LABELS, EPISODE_EXECUTION_LABELS
+    return PLANNING_LABELS, EXECUTION_LABELS
+
+
 def read_annotations(
     path: str | Path,
-    planning_labels: Sequence[str] = PLANNING_LABELS,
-    execution_labels: Sequence[str] = EXECUTION_LABELS,
+    planning_labels: Sequence[str] | None = None,
+    execution_labels: Sequence[str] | None = None,
 ) -> Annotations:
-    """The planning-like and execution-like units of `path` (module doc); clear errors otherwise."""
-    planning, execution = tuple(planning_labels), tuple(execution_labels)
+    """The planning-like and execution-like units of `path` (module doc); clear errors otherwise.
+
+    Labels None: the defaults of the form (`default_labels`)."""
+    default_planning, default_execution = default_labels(path)
+    planning = tuple(default_planning if planning_labels is None else planning_labels)
+    execution = tuple(default_execution if execution_labels is None else execution_labels)
     both = sorted(set(planning) & set(execution))
     if not planning or not execution:
         raise AnnotationError("--planning-labels and --execution-labels must each name a label")
@@ -84,13 +149,11 @@ def read_annotations(
         raise AnnotationError(f"labels both planning and execution: {', '.join(both)}")
     result = Annotations(str(path), planning, execution)
     plan_set, exec_set = set(planning), set(execution)
-    for number, row in read_jsonl(path):
-        units = row.get("units")
-        if not isinstance(units, list):
-            raise AnnotationError(f"{path}, line {number}: no 'units' list of labeled sentences")
+    traces = _episode_traces(Path(path)) if Path(path).is_dir() else _jsonl_traces(Path(path))
+    for where, units in traces:
         result.traces += 1
         for k, unit in enumerate(units):
-            text, labels = _labels_of(unit, f"{path}, line {number}, unit {k}")
+            text, labels = _labels_of(unit, f"{where}, unit {k}")
             result.labels.update(labels)
             is_plan, is_exec = (
                 bool(plan_set.intersection(labels)),
