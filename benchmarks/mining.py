@@ -219,6 +219,14 @@ def schoenfeld(folder: Path, out: Path) -> tuple[Path, Path, int]:
     copied into hicra): 38 DeepSeek-R1 (671B) responses to SAT math items, their sentences
     labelled by people with Schoenfeld's episodes. Returns the annotations as `hicra mine
     --evaluate` reads them, the responses as traces (`correct` graded here) and the correct count."""
+    needed = [
+        folder / "responses_labeled",
+        folder / "responses_original" / "SAT_deepseekR1_results.json",
+    ]
+    missing = [str(path) for path in needed if not path.exists()]
+    if missing:
+        sys.exit(f"--schoenfeld {folder}: not a clone of MingLiiii/Schoenfeld_Reasoning "
+                 f"(missing {', '.join(missing)})")  # fmt: skip
     units = []
     for path in sorted((folder / "responses_labeled").glob("*.json"), key=lambda f: int(f.stem)):
         item = json.loads(path.read_text("utf-8"))
@@ -235,9 +243,12 @@ def schoenfeld(folder: Path, out: Path) -> tuple[Path, Path, int]:
     return annotations, _write(out / "r1-671b.jsonl", rows), sum(r["correct"] for r in rows)
 
 
-def _tagged_sets(data: Path, folder: Path, human: Path | None) -> tuple[dict, dict, list[dict]]:
-    """The tagged units (LLM labels: all 40 traces, dev side, held side; human labels when given),
-    the traces by id, and every trace row."""
+TAGGED = ("all", "dev", "held", "human")  # the labelled sets, in column order
+
+
+def _tagged_sets(data: Path, folder: Path, human: Path | None) -> tuple[dict, list[dict]]:
+    """The tagged units (LLM labels: all 40 traces, dev side, held side; human labels when given)
+    and every trace row."""
     from hicra.mining.evaluation import read_annotations
 
     corpus = data / "reasoning-traces"
@@ -252,7 +263,7 @@ def _tagged_sets(data: Path, folder: Path, human: Path | None) -> tuple[dict, di
     }  # fmt: skip
     if human is not None:
         labels["human"] = read_annotations(human, SCHOENFELD_PLANNING, SCHOENFELD_EXECUTION)
-    return labels, by_id, rows
+    return labels, rows
 
 
 def _corpora(rows: list[dict], folder: Path, r1_671b: Path | None) -> dict[str, Path]:
@@ -268,7 +279,7 @@ def _gap_cells(grams, labels: dict) -> str:
     from hicra.mining.evaluation import hit_rates
 
     cells = []
-    for q in ("all", "dev", "held", "human"):
+    for q in TAGGED:
         if q in labels:
             g = hit_rates(grams, labels[q])
             cells.append(f"{g.gap:.3f} ({g.planning_rate:.2f} - {g.execution_rate:.2f})")
@@ -278,7 +289,7 @@ def _gap_cells(grams, labels: dict) -> str:
 def _gap_header(labels: dict) -> str:
     names = {"all": "gap, 40 LLM-tagged", "dev": "gap, dev tagged", "held": "gap, held tagged",
              "human": "gap, human-labelled (38)"}  # fmt: skip
-    return " | ".join(names[q] for q in ("all", "dev", "held", "human") if q in labels)
+    return " | ".join(names[q] for q in TAGGED if q in labels)
 
 
 def traces(data: Path, human_folder: Path | None) -> None:
@@ -296,7 +307,7 @@ def traces(data: Path, human_folder: Path | None) -> None:
             human, r1_671b, correct = schoenfeld(human_folder, folder)
             print(f"human labels: {human_folder} (MingLiiii/Schoenfeld_Reasoning), "
                   f"{correct} of 38 DeepSeek-R1 responses correct")  # fmt: skip
-        labels, _, rows = _tagged_sets(data, folder, human)
+        labels, rows = _tagged_sets(data, folder, human)
         for p, label in labels.items():
             print(f"tagged {p}: {label.traces} traces, {len(label.planning)} planning-like and "
                   f"{len(label.execution)} execution-like units")  # fmt: skip
@@ -362,7 +373,7 @@ def frontier(data: Path, human_folder: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         human, r1_671b = schoenfeld(human_folder, folder)[:2] if human_folder else (None, None)
-        labels, _, rows = _tagged_sets(data, folder, human)
+        labels, rows = _tagged_sets(data, folder, human)
         corpora = _corpora(rows, folder, r1_671b)
         print("paper's list: " + _gap_cells(paper, labels))
         print(f"variant | mined on | P@110 | R@110 | sizes meeting P >= 0.5 and R >= 0.35 | "
