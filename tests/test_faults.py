@@ -96,6 +96,23 @@ def test_two_default_runs_at_once_never_share_a_folder(tiny_model_dir, math_file
     assert all(metric_steps(f) == [1] for f in folders)
 
 
+def test_a_made_up_folder_name_already_taken_gets_a_suffix(
+    tiny_model_dir, math_file, tmp_path, monkeypatch
+):
+    """The race above, made certain: the stamp names a folder another run already holds."""
+    import hicra.train.config as train_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(train_config, "auto_run_folder", lambda: "runs/hicra-20261206-120000")
+    taken = create_run_folder(tmp_path / "runs" / "hicra-20261206-120000", numbered=False)
+    (taken / "metrics.jsonl").write_text('{"step": 7}\n')
+    base = one_step(tiny_model_dir, math_file, "x")
+    i = base.index("--output-dir")
+    assert main(base[:i] + base[i + 2 :]) == 0
+    assert (taken / "metrics.jsonl").read_text() == '{"step": 7}\n'  # the other run untouched
+    assert metric_steps(taken.with_name(taken.name + "-2")) == [1]
+
+
 def test_a_second_writer_is_refused_with_the_holders_pid(tiny_model_dir, math_file, tmp_path):
     out = tmp_path / "run"
     assert main(one_step(tiny_model_dir, math_file, out)) == 0

@@ -294,6 +294,12 @@ class ResolvedConfig:
     auto_output_dir: bool  # the run folder name was made up (runs/hicra-DATE-TIME): may be suffixed
 
 
+def auto_run_folder() -> str:
+    """`runs/hicra-DATE-TIME`: runs started in the same second share the name, so the runner
+    claims it with `create_run_folder(numbered=True)` ("-2", "-3"...), never by checking first."""
+    return f"runs/hicra-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def resolve_config(
     argv: list[str], checked: tuple[dict[str, Any], str] | None = None
 ) -> ResolvedConfig:
@@ -312,7 +318,7 @@ def resolve_config(
     _check_keys(layer, known, source)
     auto = not (output_dir_flag(argv) or layer.get("output_dir")) and not resume
     if auto:
-        layer["output_dir"] = f"runs/hicra-{time.strftime('%Y%m%d-%H%M%S')}"
+        layer["output_dir"] = auto_run_folder()
     parser.set_defaults_with_config(**{k: _cli_value(k, v) for k, v in layer.items()})
     try:
         config, train_args, unknown = parser.parse_args_into_dataclasses(

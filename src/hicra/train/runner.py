@@ -237,7 +237,7 @@ def run(argv: list[str]) -> int:
                 "to train on"
             )
         return 0
-    if main:
+    if main and not resolved.auto_output_dir:  # a made-up name is claimed atomically below
         check_run_folder(folder, args.resume)
     prepared = prepare_run(config, args)
     if not main:
