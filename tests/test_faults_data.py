@@ -140,6 +140,39 @@ def test_context_rule_by_hand():
     check_prompt_lengths(lengths, None, 10, "--max-new-tokens")  # unknown context: no check
 
 
+def test_default_new_tokens_by_hand():
+    from hicra.context import new_tokens_that_fit
+
+    assert new_tokens_that_fit(90, 100, 4096) == 10  # a short context: what the prompt leaves
+    assert new_tokens_that_fit(50, 8192, 4096) == 4096  # room enough: the default as it is
+    assert new_tokens_that_fit(50, None, 4096) == 4096  # unknown context: nothing lowered
+    assert new_tokens_that_fit(100, 100, 4096) == 1  # no room: left to check_prompt_lengths
+    assert new_tokens_that_fit(130, 100, 4096) == 1
+
+
+def test_eval_without_max_new_tokens_fits_a_short_context(tiny_model_dir, tmp_path, capsys):
+    """hicra.tiny's context is 1,024 tokens: the default 4,096 was refused before."""
+    from transformers import AutoTokenizer
+
+    from hicra.eval.sampling import encode_prompt
+
+    rows = [
+        *questions(0, 2),
+        {"question": "What is " + " + ".join(["7"] * 40) + "?", "answer": "280"},
+    ]
+    data = write_jsonl(tmp_path / "q.jsonl", rows)
+    out = tmp_path / "eval"
+    argv = eval_args(tiny_model_dir, str(data), out, "--temperature", "0")
+    i = argv.index("--max-new-tokens")
+    assert main(argv[:i] + argv[i + 2 :]) == 0
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    longest = max(len(encode_prompt(tokenizer, row["question"])) for row in rows)
+    chosen = json.loads((out / "results.json").read_text())["generation"]["max_new_tokens"]
+    assert chosen == 1024 - longest
+    assert f"--max-new-tokens {chosen:,}, not the default 4,096" in capsys.readouterr().err
+    assert f"at most {chosen} new" in (out / "results.md").read_text()
+
+
 def test_context_length_from_the_config(tiny_model_dir, tmp_path):
     from transformers import Qwen2Config
 

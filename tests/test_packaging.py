@@ -33,6 +33,31 @@ NEEDS_VERL = {
 }
 
 
+HIDE_TRL = """
+import importlib.abc, sys
+
+class HideTrl(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "trl" or name.startswith("trl."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, HideTrl())
+"""
+
+
+def run_without_trl(code: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Python `code` (dedented) in a fresh process where `import trl` fails, as without TRL."""
+    run = subprocess.run(
+        [sys.executable, "-c", HIDE_TRL + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
 def _project() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
@@ -73,14 +98,7 @@ def test_every_core_module_imports_with_trl_hidden():
     """Import each hicra module with `import trl` failing; only NEEDS_TRL may fail (and the verl
     modules where verl is absent). In `.venv-verl` this includes the plugin itself."""
     code = f"""
-        import importlib, importlib.abc, importlib.util, pkgutil, sys
-
-        class HideTrl(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path, target=None):
-                if name == "trl" or name.startswith("trl."):
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-
-        sys.meta_path.insert(0, HideTrl())
+        import importlib, importlib.util, pkgutil
         import hicra
 
         skip = {sorted(NEEDS_TRL)!r}
@@ -101,14 +119,7 @@ def test_every_core_module_imports_with_trl_hidden():
                 print("needs trl", name, err.name)
         print("imported", len(names), "trl loaded:", "trl" in sys.modules)
     """
-    run = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_without_trl(code)
     lines = run.stdout.strip().splitlines()
     assert not [line for line in lines if line.startswith("FAILED")], lines
     # The hidden trl really is what stops the train wing (the check itself works).
@@ -140,6 +151,42 @@ def test_require_extra_is_one_line_naming_the_extra():
         "hicra train needs hicra's 'train' extra: pip install 'hicra[train]' "
         "(trl 0.27.0 is installed, >=1.16,<1.17 is needed; accelerate is not installed; "
         "peft is not installed; reasoning-gym is not installed)"
+    )
+
+
+def test_require_extra_to_import_is_an_import_error_naming_the_extra():
+    from hicra.extras import MissingExtra, require_extra_to_import
+
+    with pytest.raises(ModuleNotFoundError) as caught:  # what `try: import ...` code catches
+        require_extra_to_import("train", "hicra.trainer", {"trl": "0.27.0"}.get)
+    assert isinstance(caught.value, MissingExtra) and caught.value.name == "trl"
+    assert str(caught.value) == (
+        "hicra.trainer needs hicra's 'train' extra: pip install 'hicra[train]' "
+        "(trl 0.27.0 is installed, >=1.16,<1.17 is needed; accelerate is not installed; "
+        "peft is not installed; reasoning-gym is not installed)"
+    )
+    met = {"trl": "1.16.0", "accelerate": "1.10.0", "peft": "0.17.0"}
+    with pytest.raises(MissingExtra) as caught:
+        require_extra_to_import("train", "hicra.trainer", met.get)
+    assert caught.value.name == "reasoning_gym"  # the module's name, not the distribution's
+    require_extra_to_import("train", "hicra.trainer", {**met, "reasoning-gym": "0.1.25"}.get)
+
+
+def test_importing_the_trainer_without_trl_names_the_extra():
+    """`from hicra.trainer import HICRATrainer` with trl hidden (or, in .venv-verl, trl 0.27.0):
+    a ModuleNotFoundError for trl whose text is the pip command."""
+    code = """
+        try:
+            from hicra.trainer import HICRATrainer
+        except ModuleNotFoundError as err:
+            print(type(err).__name__, err.name, err, sep="|")
+    """
+    run = run_without_trl(code, timeout=300)
+    unmet = unmet_requirements(EXTRAS["train"], installed_version)
+    reasons = "; ".join(unmet) if unmet else "trl cannot be imported"
+    assert run.stdout.strip() == (
+        f"MissingExtra|trl|hicra.trainer needs hicra's 'train' extra: pip install 'hicra[train]' "
+        f"({reasons})"
     )
 
 

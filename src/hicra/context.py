@@ -68,6 +68,16 @@ def context_length(model: str | os.PathLike[str]) -> int | None:
     return int(length)
 
 
+def new_tokens_that_fit(longest_prompt: int, context: int | None, wanted: int) -> int:
+    """The default completion limit: `wanted`, lowered to what the context leaves after the
+    longest prompt (a 4k-context model gets 4,096 minus its longest prompt, not an error). An
+    unknown context keeps `wanted`; no room at all gives 1, which check_prompt_lengths refuses
+    with the row that does not fit."""
+    if context is None:
+        return wanted
+    return max(1, min(wanted, context - longest_prompt))
+
+
 def check_prompt_lengths(
     lengths: Iterable[tuple[int, str]],
     context: int | None,

@@ -35,23 +35,34 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
-def unmet_requirements(
+def _unmet_by_name(
     requirements: Mapping[str, str], installed: Callable[[str], str | None]
-) -> list[str]:
-    """Each requirement that `installed` (name -> version or None) does not meet, in words."""
+) -> list[tuple[str, str]]:
+    """(distribution, why in words) for each requirement that `installed` does not meet."""
     unmet = []
     for name, specifier in requirements.items():
         found = installed(name)
         if found is None:
-            unmet.append(f"{name} is not installed")
+            unmet.append((name, f"{name} is not installed"))
             continue
         try:
             ok = Version(found) in SpecifierSet(specifier, prereleases=True)
         except InvalidVersion:
             ok = False
         if not ok:
-            unmet.append(f"{name} {found} is installed, {specifier} is needed")
+            unmet.append((name, f"{name} {found} is installed, {specifier} is needed"))
     return unmet
+
+
+def unmet_requirements(
+    requirements: Mapping[str, str], installed: Callable[[str], str | None]
+) -> list[str]:
+    """Each requirement that `installed` (name -> version or None) does not meet, in words."""
+    return [reason for _, reason in _unmet_by_name(requirements, installed)]
+
+
+def _needs(extra: str, what: str, reasons: str) -> str:
+    return f"{what} needs hicra's '{extra}' extra: pip install 'hicra[{extra}]' ({reasons})"
 
 
 def require_extra(
@@ -60,7 +71,27 @@ def require_extra(
     """Raise one HicraError line naming the extra to install when `what` cannot run here."""
     unmet = unmet_requirements(EXTRAS[extra], installed)
     if unmet:
-        raise HicraError(
-            f"{what} needs hicra's '{extra}' extra: pip install 'hicra[{extra}]' "
-            f"({'; '.join(unmet)})"
-        )
+        raise HicraError(_needs(extra, what, "; ".join(unmet)))
+
+
+class MissingExtra(ModuleNotFoundError):
+    """A library module imported without its extra: the ImportError Python code expects (with
+    `name`, the module that is missing or of the wrong version), in words naming the extra."""
+
+
+def require_extra_to_import(
+    extra: str, what: str, installed: Callable[[str], str | None] = installed_version
+) -> None:
+    """For a library module (`what`) that needs `extra`: raise MissingExtra when the extra is
+    unmet (a missing package, or another version, as verl's trl pin), before an import fails
+    deep inside TRL; `name` is the first unmet package."""
+    unmet = _unmet_by_name(EXTRAS[extra], installed)
+    if unmet:
+        reasons = "; ".join(reason for _, reason in unmet)
+        raise MissingExtra(_needs(extra, what, reasons), name=unmet[0][0].replace("-", "_"))
+
+
+def missing_extra(extra: str, what: str, err: ModuleNotFoundError) -> MissingExtra:
+    """The MissingExtra for an import that failed although the metadata said the extra is met
+    (a package removed by hand, or hidden): the failed module named, the original chained."""
+    return MissingExtra(_needs(extra, what, f"{err.name} cannot be imported"), name=err.name)

@@ -146,7 +146,7 @@ EVAL = {
     "samples": OPTIONAL_POSITIVE_INT,
     "temperature": Limit(low=0, note="0 is greedy"),
     "top_p": PROBABILITY_MASS,
-    "max_new_tokens": POSITIVE_INT,
+    "max_new_tokens": OPTIONAL_POSITIVE_INT,  # None: what the model's context leaves (eval)
     "limit": OPTIONAL_POSITIVE_INT,
     "batch_size": OPTIONAL_POSITIVE_INT,
     "verify_timeout": POSITIVE,

@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-new-tokens",
         type=positive_int,
-        default=DEFAULT_MAX_NEW_TOKENS,
-        help=f"completion length limit (default {DEFAULT_MAX_NEW_TOKENS})",
+        help=f"completion length limit (default {DEFAULT_MAX_NEW_TOKENS:,}, or what the model's "
+        "context leaves after the longest prompt when that is less)",
     )
     parser.add_argument("--limit", type=positive_int, help="only the first N problems of each")
     parser.add_argument(

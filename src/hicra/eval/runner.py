@@ -19,11 +19,11 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hicra.context import check_prompt_lengths, context_length
+from hicra.context import check_prompt_lengths, context_length, new_tokens_that_fit
 from hicra.errors import HicraError
 from hicra.eval.backends import choose_backend, make_backend
 from hicra.eval.checkers import CHECKERS, Checker, make_checker
@@ -76,7 +76,7 @@ class EvalConfig:
     samples: int | None = None  # None: per benchmark (32 AIME24/25, 4 AMC23, else 1)
     temperature: float = 0.6
     top_p: float = 0.95
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    max_new_tokens: int | None = None  # None: 4,096, or less when the model's context is short
     limit: int | None = None
     checker: str = "math-verify"
     backend: str = "auto"
@@ -261,14 +261,25 @@ def _progress(total: int, done: int, enabled: bool) -> Any:
     )
 
 
+def _default_new_tokens(lengths: list[tuple[int, str]], context: int | None) -> int:
+    """DEFAULT_MAX_NEW_TOKENS, lowered (and said on stderr) when the context cannot hold it."""
+    longest = max((n for n, _ in lengths), default=0)
+    chosen = new_tokens_that_fit(longest, context, DEFAULT_MAX_NEW_TOKENS)
+    if chosen < DEFAULT_MAX_NEW_TOKENS:
+        print(
+            f"hicra eval: --max-new-tokens {chosen:,}, not the default {DEFAULT_MAX_NEW_TOKENS:,}: "
+            f"the model's context of {context:,} tokens holds the longest prompt ({longest:,} "
+            f"tokens) and {chosen:,} more",
+            file=sys.stderr,
+        )
+    return chosen
+
+
 def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run (or resume) an evaluation; write samples.jsonl, results.json, results.md."""
     if config.checker not in CHECKERS:
         raise EvalError(f"unknown checker {config.checker!r}; choose from {', '.join(CHECKERS)}")
     check_limits(vars(config), EVAL_LIMITS)  # NaN temperature, zero samples, ...
-    settings = SamplingSettings(
-        config.temperature, config.top_p, config.max_new_tokens, config.seed
-    )
     benches = parse_benchmarks(config.benchmarks)  # files of one name get distinct names
     # Read every benchmark before loading a model: bad data fails in a second, not minutes.
     problems = {b.name: load_benchmark(b, config.data_dir, config.limit) for b in benches}
@@ -279,15 +290,18 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     check_modality(model_path, config.model, benches)  # image benchmarks need a VLM
     tokenizer = load_eval_tokenizer(model_path)
     prompts = _encode_all(problems, tokenizer, config.prompt)
-    check_prompt_lengths(  # before any folder or model: a too-long prompt would hang generation
-        (
-            (len(prompts[p.benchmark, p.id]), p.where or f"{p.benchmark} problem {p.id}")
-            for rows in problems.values()
-            for p in rows
-        ),
-        context_length(model_path),
-        config.max_new_tokens,
-        "--max-new-tokens",
+    lengths = [
+        (len(prompts[p.benchmark, p.id]), p.where or f"{p.benchmark} problem {p.id}")
+        for rows in problems.values()
+        for p in rows
+    ]
+    context = context_length(model_path)
+    if config.max_new_tokens is None:
+        config = replace(config, max_new_tokens=_default_new_tokens(lengths, context))
+    # before any folder or model: a too-long prompt would hang generation
+    check_prompt_lengths(lengths, context, config.max_new_tokens, "--max-new-tokens")
+    settings = SamplingSettings(
+        config.temperature, config.top_p, config.max_new_tokens, config.seed
     )
     source = _Source(backend_name, model_path, tokenizer, prompts)
 
