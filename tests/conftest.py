@@ -111,11 +111,17 @@ def tiny_model_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
-def accelerate_launch(port: int) -> list[str]:
+def accelerate_launch() -> list[str]:
     """`accelerate launch` for two processes; on a machine without a GPU --multi_gpu starts CPU
-    processes that talk over gloo. Each test takes its own port, so they never collide."""
+    processes that talk over gloo. The port is one the system has just handed out as free, so
+    launches never collide with each other or with another job on the machine."""
     import shutil
+    import socket
     import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
 
     accelerate = shutil.which("accelerate") or str(Path(sys.executable).with_name("accelerate"))
     return [

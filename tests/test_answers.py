@@ -1,3 +1,4 @@
+import gc
 import time
 
 import pytest
@@ -144,3 +145,23 @@ def test_stated_units():
     assert stated_units("42") == frozenset()
     assert units_conflict(r"5\text{ km}", r"5\mathrm{cm}")
     assert not units_conflict("5", r"5\mathrm{cm}")
+
+
+def _worker_processes(verifier: MathVerifier) -> list:
+    verifier.check(r"\boxed{\frac{1}{2}}", "0.5")  # not strictly equal: starts a worker
+    processes = [w.process for w in verifier._workers]
+    assert processes and all(p.poll() is None for p in processes)
+    return processes
+
+
+def test_verifier_workers_end_with_the_verifier():
+    """A dropped verifier's workers end then, not at exit: each in-process `hicra train` used to
+    leave its workers running until the interpreter ended (50 MB each)."""
+    processes = _worker_processes(MathVerifier(workers=2))
+    gc.collect()  # the verifier above is already unreachable
+    assert all(p.poll() is not None for p in processes)
+    with MathVerifier(workers=1) as verifier:
+        processes = _worker_processes(verifier)
+    assert all(p.poll() is not None for p in processes)
+    assert verifier.check(r"\boxed{\frac{1}{2}}", "0.5").correct  # closed: starts afresh
+    verifier.close()

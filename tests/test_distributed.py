@@ -14,7 +14,7 @@ from tests.conftest import accelerate_launch
 
 def _launch(model_dir: Path, out: Path) -> subprocess.CompletedProcess:
     worker = Path(__file__).with_name("dist_worker.py")
-    cmd = [*accelerate_launch(29517), str(worker), str(model_dir), str(out)]
+    cmd = [*accelerate_launch(), str(worker), str(model_dir), str(out)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
 
 

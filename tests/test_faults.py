@@ -113,6 +113,18 @@ def test_a_made_up_folder_name_already_taken_gets_a_suffix(
     assert metric_steps(taken.with_name(taken.name + "-2")) == [1]
 
 
+def test_a_run_closes_its_verifier(tiny_model_dir, math_file, tmp_path, monkeypatch):
+    """Its worker processes end with the run, not when the interpreter exits (in-process callers,
+    as this test suite, kept every run's workers until the end)."""
+    from hicra.answers import MathVerifier
+
+    closed = []
+    close = MathVerifier.close
+    monkeypatch.setattr(MathVerifier, "close", lambda self: closed.append(self) or close(self))
+    assert main(one_step(tiny_model_dir, math_file, tmp_path / "run")) == 0
+    assert len(closed) == 1 and not closed[0]._workers
+
+
 def test_a_second_writer_is_refused_with_the_holders_pid(tiny_model_dir, math_file, tmp_path):
     out = tmp_path / "run"
     assert main(one_step(tiny_model_dir, math_file, out)) == 0

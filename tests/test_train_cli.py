@@ -227,7 +227,7 @@ def test_several_processes_need_an_explicit_output_dir(monkeypatch, capsys):
 def test_the_cli_under_accelerate_with_two_processes(tiny_model_dir, math_file, tmp_path):
     """`accelerate launch --multi_gpu -m hicra.cli train` on a CPU machine: two gloo processes."""
     out = tmp_path / "run"
-    launch = [*accelerate_launch(29518), "-m", "hicra.cli"]
+    launch = [*accelerate_launch(), "-m", "hicra.cli"]
     args = tiny_args(tiny_model_dir, math_file, out)
     args[args.index("--per-device-train-batch-size") + 1] = "4"
     result = subprocess.run(

@@ -188,7 +188,7 @@ def test_heldout_evaluation_with_two_processes(tiny_model_dir, tmp_path, heldout
     args = tiny_args(tiny_model_dir, train, out, "--eval-benchmarks", str(heldout_file))
     args[args.index("--per-device-train-batch-size") + 1] = "4"
     args[args.index("--save-steps") + 1] = "2"
-    launch = [*accelerate_launch(29522), "-m", "hicra.cli"]
+    launch = [*accelerate_launch(), "-m", "hicra.cli"]
     result = subprocess.run(
         [*launch, *args], capture_output=True, text=True, timeout=300, check=False
     )

@@ -366,7 +366,7 @@ def test_two_processes_log_each_rollout_with_its_own_image(tiny_vlm_dir, digits,
     out = tmp_path / "run"
     args = train_args(tiny_vlm_dir, digits, out, "--rollouts-per-step", "4")
     args[args.index("--per-device-train-batch-size") + 1] = "4"
-    launch = [*accelerate_launch(29524), "-m", "hicra.cli"]
+    launch = [*accelerate_launch(), "-m", "hicra.cli"]
     result = subprocess.run([*launch, *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [row for _, row in read_jsonl(out / "rollouts.jsonl")]

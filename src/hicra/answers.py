@@ -11,7 +11,6 @@ Model text is never passed to `eval`.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import math
@@ -20,6 +19,7 @@ import select
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -310,6 +310,12 @@ class _Worker:
                 stream.close()
 
 
+def _kill_all(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.kill()
+    workers.clear()
+
+
 class MathVerifier:
     """math-verify in a pool of worker processes, with a hard per-check deadline.
 
@@ -322,8 +328,16 @@ class MathVerifier:
             raise ValueError("MathVerifier needs at least one worker")
         self.timeout = timeout
         self.workers_wanted = workers
-        self._workers: list[_Worker] = []
-        atexit.register(self.close)
+        self._workers: list[_Worker] = []  # one list for life: the finalizer holds it, not self
+        # Workers end with the verifier (garbage collected or closed) or at exit at the latest; an
+        # atexit hook on self kept every verifier and its processes alive until exit.
+        weakref.finalize(self, _kill_all, self._workers)
+
+    def __enter__(self) -> MathVerifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _start(self, count: int) -> list[_Worker]:
         fresh = [_Worker(max(1, int(self.timeout))) for _ in range(count)]
@@ -332,9 +346,8 @@ class MathVerifier:
         return fresh
 
     def close(self) -> None:
-        for worker in self._workers:
-            worker.kill()
-        self._workers = []
+        """Stop the worker processes now; a later check starts new ones."""
+        _kill_all(self._workers)
 
     def check(self, completion: str, gold: str) -> Verdict:
         return self.check_many([completion], [gold])[0]

@@ -7,6 +7,7 @@ user sees the same words for the same problem wherever it happens.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from hicra.errors import HicraError
@@ -32,3 +33,27 @@ def make_output_folder(
     except OSError as err:
         raise error(f"cannot create the {what} {folder}: {err.strerror}") from None
     return folder
+
+
+def set_aside(path: Path, prefix: str, suffix: str = "") -> Path:
+    """Rename `path` (a file or a folder) to `prefix` + a time stamp + `suffix` beside it, keeping
+    it instead of overwriting it: "metrics.20261206-120000.jsonl", "eval.stale-20261206-120000".
+
+    Two set-asides in one second get "-2", "-3"...: the new name is claimed first (an empty file
+    or folder made with exclusive creation), then `path` replaces the claim, so no set-aside ever
+    lands on another's name (a plain rename overwrote a file, and failed on a folder).
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        tail = "" if attempt == 1 else f"-{attempt}"
+        target = path.with_name(f"{prefix}{stamp}{tail}{suffix}")
+        try:
+            if path.is_dir():
+                target.mkdir()
+            else:
+                target.open("x").close()
+        except FileExistsError:
+            continue
+        os.replace(path, target)  # onto the empty claim: atomic, and a folder may replace one
+        return target
+    raise HicraError(f"cannot find a free name to set {path} aside")

@@ -22,7 +22,7 @@ import yaml
 
 from hicra.errors import HicraError
 from hicra.jsonl import append_jsonl, read_jsonl
-from hicra.output_folder import refuse_file
+from hicra.output_folder import refuse_file, set_aside
 
 METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
     "metrics.jsonl",
@@ -202,12 +202,9 @@ class RunLog:
         moved = []
         if not self.is_main:
             return moved
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         for path in (self.metrics_path, self.rollouts_path):
             if path.exists():
-                target = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-                path.replace(target)
-                moved.append(target)
+                moved.append(set_aside(path, f"{path.stem}.", path.suffix))
         return moved
 
 

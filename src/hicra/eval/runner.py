@@ -57,7 +57,7 @@ from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
 from hicra.models import model_fingerprint, resolve_model_path
-from hicra.output_folder import make_output_folder
+from hicra.output_folder import make_output_folder, set_aside
 from hicra.prompts import PromptStyle
 
 SAMPLES_FILE = "samples.jsonl"
@@ -198,14 +198,11 @@ def _check_resume(output_dir: Path, identity: dict[str, Any]) -> None:
 def _set_aside(output_dir: Path) -> None:
     """The model's weights changed since the samples were made: keep the old files, renamed, and
     start fresh (their scores belong to the old weights)."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     moved = []
     for name in (SAMPLES_FILE, RESULTS_FILE, MARKDOWN_FILE):
         path = output_dir / name
         if path.is_file():
-            target = path.with_name(f"{path.stem}.{stamp}{path.suffix}")
-            os.replace(path, target)
-            moved.append(target.name)
+            moved.append(set_aside(path, f"{path.stem}.", path.suffix).name)
     print(
         f"hicra eval: the model's weights or tokenizer changed since {output_dir} was evaluated "
         f"(fingerprint differs): evaluating afresh; the old files are kept as {', '.join(moved)}",

@@ -21,6 +21,7 @@ import yaml
 from hicra.experiment import HELDOUT_FILE, SEED_PREFIX
 from hicra.experiment.spec import ExperimentSpec
 from hicra.experiment.status import RunStatus, State, run_status
+from hicra.output_folder import set_aside
 
 
 @dataclass
@@ -60,8 +61,7 @@ def training_plan(spec: ExperimentSpec, folder: Path) -> Plan:
                 plan.skipped.append(f"{status.label}: running in another process")
                 continue
             if status.state is State.BROKEN:  # nothing to resume: keep it aside, start again
-                stamp = time.strftime("%Y%m%d-%H%M%S")
-                run.rename(run.with_name(f"{run.name}.broken-{stamp}"))
+                set_aside(run, f"{run.name}.broken-")
             config_file = run.with_suffix(".yaml")
             run.parent.mkdir(parents=True, exist_ok=True)
             config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -104,7 +104,7 @@ def eval_plan(spec: ExperimentSpec, folder: Path, previous: str | None = None) -
             if (out / "results.json").is_file() and not stale:
                 continue
             if stale:  # an interrupted evaluation under the same settings is resumed instead
-                out.rename(run / f"eval.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+                set_aside(out, "eval.stale-")
             argv = ["eval", "--model", str(run), "--benchmarks", benchmarks]
             argv += ["--output-dir", str(out), "--prompt-of", str(run), "--no-progress"]
             for key in ("samples", "max_new_tokens", "temperature", "limit"):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 from hicra.experiment import HELDOUT_FILE
 from hicra.experiment.spec import ExperimentError, ExperimentSpec
 from hicra.jsonl import append_jsonl
+from hicra.output_folder import set_aside
 
 DEFAULT_SIZE = 500
 DEFAULT_SEED = 10_007
@@ -57,7 +57,7 @@ def build_heldout(spec: ExperimentSpec, folder: Path) -> Path:
     if path.is_file():
         if not stamp.is_file() or stamp.read_text(encoding="utf-8").strip() == wanted:
             return path
-        path.rename(path.with_name(f"{path.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}"))
+        set_aside(path, f"{path.name}.stale-")
     size = int(options.get("size", DEFAULT_SIZE))
     seed = int(options.get("seed", DEFAULT_SEED))
     kwargs = options.get("dataset_kwargs") or {}

@@ -81,6 +81,9 @@ class Prepared:
     peft_config: Any
     run_config: dict[str, Any]
     heldout: Any = None  # the held-out evaluation set (train.heldout_eval.HeldoutSet), if asked
+    verifier: Any = (
+        None  # the accuracy reward's MathVerifier: its worker processes end with the run
+    )
 
 
 def prepare_run(config: Any, args: TrainArgs) -> Prepared:
@@ -153,7 +156,14 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
 
         heldout = HeldoutSet.load(config.eval_benchmarks, config.eval_limit, prompt_style(args))
     return Prepared(
-        model_path, processing.processing_class, dataset, rewards, peft_config, run_config, heldout
+        model_path,
+        processing.processing_class,
+        dataset,
+        rewards,
+        peft_config,
+        run_config,
+        heldout,
+        verifier,
     )
 
 
@@ -240,18 +250,19 @@ def run(argv: list[str]) -> int:
     if main and not resolved.auto_output_dir:  # a made-up name is claimed atomically below
         check_run_folder(folder, args.resume)
     prepared = prepare_run(config, args)
-    if not main:
-        return _train(config, args, prepared, folder)
-    created = not folder.exists()
-    folder = create_run_folder(folder, numbered=resolved.auto_output_dir)
-    created = created or folder != Path(config.output_dir)
-    config.output_dir = str(folder)
-    with FolderLock(folder, "run folder"):
-        try:
+    with prepared.verifier:
+        if not main:
             return _train(config, args, prepared, folder)
-        except BaseException:
-            remove_failed_start(folder, created)
-            raise
+        created = not folder.exists()
+        folder = create_run_folder(folder, numbered=resolved.auto_output_dir)
+        created = created or folder != Path(config.output_dir)
+        config.output_dir = str(folder)
+        with FolderLock(folder, "run folder"):
+            try:
+                return _train(config, args, prepared, folder)
+            except BaseException:
+                remove_failed_start(folder, created)
+                raise
 
 
 def _train(config: Any, args: TrainArgs, prepared: Prepared, folder: Path) -> int:
