@@ -1,13 +1,16 @@
 """Output folders: create one, or say in one line why not (a file in the way, no permission).
 
 Every command that writes a folder (train, eval, report, experiment) goes through here, so the
-user sees the same words for the same problem wherever it happens.
+user sees the same words for the same problem wherever it happens. Names that several writers
+may want at once (runs/hicra-DATE-TIME, a log set aside in the same second) are claimed here too,
+by exclusive creation, never by checking first.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hicra.errors import HicraError
@@ -35,6 +38,19 @@ def make_output_folder(
     return folder
 
 
+def first_free(name: Callable[[str], Path], claim: Callable[[Path], object]) -> Path:
+    """The first of name(""), name("-2"), name("-3")... that `claim` creates (an exclusive mkdir
+    or open "x", failing with FileExistsError when taken): no two writers ever get one name."""
+    for attempt in range(1, 1000):
+        path = name("" if attempt == 1 else f"-{attempt}")
+        try:
+            claim(path)
+        except FileExistsError:
+            continue
+        return path
+    raise HicraError(f"no free name next to {name('')} (999 taken)")
+
+
 def set_aside(path: Path, prefix: str, suffix: str = "") -> Path:
     """Rename `path` (a file or a folder) to `prefix` + a time stamp + `suffix` beside it, keeping
     it instead of overwriting it: "metrics.20261206-120000.jsonl", "eval.stale-20261206-120000".
@@ -44,16 +60,7 @@ def set_aside(path: Path, prefix: str, suffix: str = "") -> Path:
     lands on another's name (a plain rename overwrote a file, and failed on a folder).
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 1000):
-        tail = "" if attempt == 1 else f"-{attempt}"
-        target = path.with_name(f"{prefix}{stamp}{tail}{suffix}")
-        try:
-            if path.is_dir():
-                target.mkdir()
-            else:
-                target.open("x").close()
-        except FileExistsError:
-            continue
-        os.replace(path, target)  # onto the empty claim: atomic, and a folder may replace one
-        return target
-    raise HicraError(f"cannot find a free name to set {path} aside")
+    claim = Path.mkdir if path.is_dir() else lambda target: target.open("x").close()
+    target = first_free(lambda tail: path.with_name(f"{prefix}{stamp}{tail}{suffix}"), claim)
+    os.replace(path, target)  # onto the empty claim: atomic, and a folder may replace one
+    return target

@@ -22,7 +22,7 @@ import yaml
 
 from hicra.errors import HicraError
 from hicra.jsonl import append_jsonl, read_jsonl
-from hicra.output_folder import refuse_file, set_aside
+from hicra.output_folder import first_free, refuse_file, set_aside
 
 METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
     "metrics.jsonl",
@@ -322,24 +322,21 @@ def create_run_folder(folder: str | os.PathLike[str], numbered: bool) -> Path:
         base.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise HicraError(f"cannot create {base.parent}: {err.strerror}") from None
-    for attempt in range(1, 1000):
-        path = base if attempt == 1 else base.with_name(f"{base.name}-{attempt}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            if numbered:
-                continue
-            path = base  # an explicit folder that exists: check_run_folder has vetted it
-        except OSError as err:
-            raise HicraError(f"cannot create the run folder {path}: {err.strerror}") from None
-        try:
-            marker = path / RUN_MARKER
-            if not marker.exists():
-                marker.write_text(json.dumps({"created": time.time(), "pid": os.getpid()}) + "\n")
-        except OSError as err:
-            raise HicraError(f"cannot write to the run folder {path}: {err.strerror}") from None
-        return path
-    raise HicraError(f"cannot find a free run folder name next to {base}")
+    try:
+        if numbered:
+            path = first_free(lambda tail: base.with_name(base.name + tail), Path.mkdir)
+        else:  # an explicit folder that exists: check_run_folder has vetted it
+            path = base
+            path.mkdir(exist_ok=True)
+    except OSError as err:
+        raise HicraError(f"cannot create the run folder {base}: {err.strerror}") from None
+    try:
+        marker = path / RUN_MARKER
+        if not marker.exists():
+            marker.write_text(json.dumps({"created": time.time(), "pid": os.getpid()}) + "\n")
+    except OSError as err:
+        raise HicraError(f"cannot write to the run folder {path}: {err.strerror}") from None
+    return path
 
 
 def remove_failed_start(folder: str | os.PathLike[str], created: bool) -> bool:

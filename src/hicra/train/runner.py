@@ -80,10 +80,8 @@ class Prepared:
     rewards: list[Any]
     peft_config: Any
     run_config: dict[str, Any]
+    verifier: Any  # the accuracy reward's MathVerifier: the runner closes it when the run ends
     heldout: Any = None  # the held-out evaluation set (train.heldout_eval.HeldoutSet), if asked
-    verifier: Any = (
-        None  # the accuracy reward's MathVerifier: its worker processes end with the run
-    )
 
 
 def prepare_run(config: Any, args: TrainArgs) -> Prepared:
@@ -162,8 +160,8 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         rewards,
         peft_config,
         run_config,
-        heldout,
         verifier,
+        heldout,
     )
 
 
