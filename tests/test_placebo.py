@@ -204,7 +204,7 @@ def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
     """During training a batch whose draw is refused (no set within 10%) upweights nothing, says
     so once, and the draw is tried again on the next batch. The refusal is forced on the first
     batch here: a random tiny model's completions rarely produce one by themselves."""
-    import hicra.train.trainer as trainer_module
+    import hicra.train.hicra_trainer as trainer_module
     from hicra.train.placebo import PlaceboUnmatched
 
     calls = []

@@ -11,7 +11,8 @@ import torch
 
 from hicra import PlanningTagger
 from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
-from hicra.train.trainer import HICRAConfig, HICRATrainer
+from hicra.train.config import HICRAConfig
+from hicra.train.hicra_trainer import HICRATrainer
 
 # Single punctuation marks as "grams": a random tiny model emits them often enough that every batch
 # has planning tokens, which the real grams would not give.
