@@ -68,8 +68,8 @@ class HICRATrainer(GRPOTrainer):
       (`entropy_metrics`), from the entropies of the loss forward pass.
     - `_get_per_token_logps_and_entropies` (GRPOTrainer, private): keeps the entropies TRL computes
       in that forward pass. The credit's extra entropy pass calls TRL's own version (`super()`).
-    - `_tokenize_prompts` (GRPOTrainer, private): a text row beside image rows gets no images
-      (`images.images_per_row`), so one batch may mix them.
+    - `_tokenize_prompts` (GRPOTrainer, private): a text row's images None become [] beside image
+      rows (`images.images_per_row`; Idefics3's processor refuses None), so one batch may mix them.
     - `_maybe_log_save_evaluate` (Trainer, private): a due held-out evaluation runs before the
       step's checkpoint is saved (`HeldoutEvaluator.log_if_due`).
 
