@@ -9,11 +9,14 @@ one global batch over processes. `HICRATrainer` calls these through its `_reduce
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
-from accelerate import Accelerator
 
 from hicra.hierarchy import batch_quantile
+
+if TYPE_CHECKING:  # for type hints only
+    from accelerate import Accelerator
 
 
 def reduce_sum(accelerator: Accelerator, values: list[float]) -> list[float]:

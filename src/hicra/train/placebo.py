@@ -22,15 +22,18 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from accelerate import Accelerator
 
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.mining.ngrams import doc_ngrams
 from hicra.tagging import GramMatcher, PlanningTagger, lowercase_bytes
+
+if TYPE_CHECKING:  # the train extra's; this module is also read without it
+    from accelerate import Accelerator
 
 PLACEBO_FILE = "placebo_grams.json"
 TOLERANCE = 0.1  # the placebo's planning-token ratio is within 10% of the real grams'
