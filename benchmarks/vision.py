@@ -32,7 +32,7 @@ from hicra.models import load_processor
 from hicra.testing.tiny import build_tiny_tokenizer, punctuation_reward
 from hicra.testing.tiny_vision import build_tiny_vlm, digit_image
 from hicra.train.data import DataSpec, PromptStyle, build_dataset, find_schema
-from hicra.train.trainer import HICRATrainer
+from hicra.train.hicra_trainer import HICRATrainer
 
 
 def write_rows(folder: Path, rows: int, size: int) -> tuple[Path, Path]:

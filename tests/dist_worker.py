@@ -11,7 +11,7 @@ from pathlib import Path
 import datasets
 
 from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
-from hicra.train.trainer import HICRATrainer
+from hicra.train.hicra_trainer import HICRATrainer
 
 
 class RecordingTrainer(HICRATrainer):

@@ -25,7 +25,7 @@ from hicra.extras import EXTRAS, installed_version, require_extra, unmet_require
 
 ROOT = Path(__file__).resolve().parents[1]
 # The only modules that may import trl: the train wing's TRL code and its public re-export.
-NEEDS_TRL = {"hicra.train.config", "hicra.train.trainer", "hicra.trainer"}
+NEEDS_TRL = {"hicra.train.config", "hicra.train.hicra_trainer", "hicra.trainer"}
 NEEDS_VERL = {
     "hicra.integrations.verl.estimator",
     "hicra.integrations.verl.plugin",

@@ -3,7 +3,10 @@ the hierarchy metrics and the run-folder logs."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+from pathlib import Path
 
 import datasets
 import pytest
@@ -11,7 +14,8 @@ import torch
 
 from hicra import PlanningTagger
 from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
-from hicra.train.trainer import HICRAConfig, HICRATrainer
+from hicra.train.config import HICRAConfig
+from hicra.train.hicra_trainer import HICRATrainer
 
 # Single punctuation marks as "grams": a random tiny model emits them often enough that every batch
 # has planning tokens, which the real grams would not give.
@@ -307,3 +311,41 @@ def test_out_of_vocabulary_ids_do_not_stop_the_tagger_in_training(tiny_model_dir
     assert mask == [*tagger.token_mask([ids])[0].tolist(), False]
     with pytest.raises(ValueError, match="outside the tokenizer's vocabulary"):
         tagger.token_mask([[*ids, padded_vocab_id]])
+
+
+def _documented_overrides() -> set[str]:
+    """The methods in docs/architecture.md's table of what HICRATrainer overrides in TRL."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text("utf-8")
+    section = doc.split("## What HICRATrainer overrides in TRL", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(\w+)` \(", section, flags=re.MULTILINE))
+
+
+def test_every_trl_override_exists_in_trl_and_is_documented():
+    """The `trl<1.17` pin protects this list: each method HICRATrainer overrides must still be a
+    GRPOTrainer method (else the override is silently never called), and the list in
+    docs/architecture.md and the class docstring must be exactly the overrides."""
+    from trl import GRPOTrainer
+
+    own = {
+        name
+        for name, value in vars(HICRATrainer).items()
+        if callable(value) and name != "__init__" and hasattr(GRPOTrainer, name)
+    }
+    assert own == _documented_overrides()
+    assert own == {
+        "train",
+        "_generate_and_score_completions",
+        "_compute_loss",
+        "_get_per_token_logps_and_entropies",
+        "_tokenize_prompts",
+        "_maybe_log_save_evaluate",
+    }
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    for name in own:
+        assert f"- `{name}` (" in HICRATrainer.__doc__, name
+        ours = inspect.signature(getattr(HICRATrainer, name)).parameters.values()
+        theirs = inspect.signature(getattr(GRPOTrainer, name)).parameters
+        assert {p.name for p in ours if p.kind not in variadic} <= set(theirs), name
+    # what the entropy hooks pass by name to TRL's forward
+    forward = inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies).parameters
+    assert {"batch_size", "compute_entropy"} <= set(forward)

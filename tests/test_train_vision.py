@@ -18,8 +18,8 @@ from hicra.jsonl import read_jsonl
 from hicra.testing.tiny import punctuation_grams, punctuation_reward, smoke_config
 from hicra.testing.tiny_vision import IMAGE_TOKEN, IMAGE_TOKENS, digit_image, write_digit_dataset
 from hicra.train.data import DataError, DataSpec, PromptStyle, build_dataset
+from hicra.train.hicra_trainer import HICRATrainer
 from hicra.train.images import without_media_tokens
-from hicra.train.trainer import HICRATrainer
 from tests.test_train_cli import tiny_args as train_args
 
 PUNCTUATION = punctuation_grams()

@@ -45,7 +45,7 @@ def punctuation_grams():
 
 def smoke_config(output_dir: str | Path, **overrides: object):
     """An HICRAConfig for a few fast CPU steps on the tiny model (tests, benchmarks, examples)."""
-    from hicra.train.trainer import HICRAConfig
+    from hicra.train.config import HICRAConfig
 
     settings: dict = {
         "output_dir": str(output_dir),

@@ -34,6 +34,7 @@ from hicra.eval.sampling import Completion, Request, SamplingSettings, encode_pr
 from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.prompts import PromptStyle
 from hicra.run_folder import METRICS_FILE, Metric, heldout_step_dir
+from hicra.train.callbacks import as_trainer_logs
 from hicra.train.heldout_generation import generate_hf, generate_vllm
 
 SAMPLES_FILE, RESULTS_FILE = "samples.jsonl", "results.json"
@@ -143,6 +144,19 @@ class HeldoutEvaluator:
             for p in heldout.problems[b.name]
         }
 
+    @classmethod
+    def for_run(
+        cls, trainer: Any, heldout: HeldoutSet | None, run_config: dict[str, Any]
+    ) -> HeldoutEvaluator | None:
+        """The run's evaluator, None without `eval_benchmarks`. `heldout`: the set, read already;
+        else read here, asked with the prompt fields of `run_config`."""
+        if not trainer.args.eval_benchmarks:
+            return None
+        if heldout is None:
+            style = PromptStyle.of_run(run_config)
+            heldout = HeldoutSet.load(trainer.args.eval_benchmarks, trainer.args.eval_limit, style)
+        return cls(trainer, heldout)
+
     def start(self) -> None:
         """Called when training starts or resumes: evaluations already logged are not redone."""
         self.done = evaluated_steps(self.folder, [b.name for b in self.heldout.benchmarks])
@@ -151,6 +165,25 @@ class HeldoutEvaluator:
         max_steps = self.trainer.state.max_steps
         every = eval_steps(self.trainer.args, max_steps)
         return is_due(step, every, max_steps) and step not in self.done
+
+    def log_if_due(self) -> None:
+        """Run a due evaluation and log it at the current step (the trainer's
+        `_maybe_log_save_evaluate` calls this before the step's checkpoint is saved: a checkpoint
+        at step N means the evaluation at N is in metrics.jsonl, so a resume never redoes it)."""
+        trainer = self.trainer
+        step = trainer.state.global_step
+        if not self.due(step):
+            return
+        logs = as_trainer_logs(self.run(step))
+        trainer.state.log_history.append({**logs, "step": step})
+        # straight to the callbacks (metrics.jsonl, report_to backends): GRPOTrainer.log would
+        # add and clear the step's training metrics; on_log clears should_log, which the
+        # step's own training log (in super) still needs
+        should_log = trainer.control.should_log
+        trainer.control = trainer.callback_handler.on_log(
+            trainer.args, trainer.state, trainer.control, logs
+        )
+        trainer.control.should_log = should_log
 
     def _my_share(self) -> tuple[list[tuple[Benchmark, Problem]], int]:
         """This process's problems (round robin), and how many copies of its first one pad it to

@@ -10,23 +10,30 @@ marks as many tokens as the real grams do (within 10%). Overlap is judged on the
 candidate that covers any real planning token ("me check:" inside "let me check:") is never drawn.
 A draw that misses the 10% band is retried with another seeded order, and refused when no order
 fits (`PlaceboUnmatched`). It is saved in the run folder (`placebo_grams.json`) and reused on
-resume.
+resume. Inside a run, `PlaceboMarker` holds the set (loaded, drawn from the corpus at start, or
+drawn on the first batch with planning tokens) and marks its tokens for the `placebo` credit.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.mining.ngrams import doc_ngrams
 from hicra.tagging import GramMatcher, PlanningTagger, lowercase_bytes
+
+if TYPE_CHECKING:  # the train extra's; this module is also read without it
+    from accelerate import Accelerator
 
 PLACEBO_FILE = "placebo_grams.json"
 TOLERANCE = 0.1  # the placebo's planning-token ratio is within 10% of the real grams'
@@ -196,3 +203,77 @@ def corpus_texts(path: str | Path, limit: int = 2000) -> list[str]:
     if not texts:
         raise HicraError(f"placebo_corpus: {path} holds no text")
     return texts
+
+
+class PlaceboMarker:
+    """The placebo set of one run and its tagger: loaded from the run folder (a resumed run), else
+    drawn from `corpus` at start when given, else drawn on the first batch with planning tokens.
+    A drawn set is saved in the run folder by the main process."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        real: PlanningTagger,
+        seed: int,
+        accelerator: Accelerator,
+        corpus: str | Path | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.real = real
+        self.seed = seed
+        self.accelerator = accelerator
+        self.grams = load_or_none(folder)
+        self.tagger = PlanningTagger(self.grams, real.tokenizer) if self.grams else None
+        self._warned = False
+        if self.grams is None and corpus:
+            self._keep(self._draw_from_corpus(corpus))
+
+    def _draw_from_corpus(self, corpus: str | Path) -> StrategicGrams:
+        """The set drawn from the corpus's texts (the same on every process)."""
+        texts = corpus_texts(corpus)
+        tokenizer = self.real.tokenizer
+        rows = [np.asarray(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        grams = self.real.grams
+        draw = draw_placebo(texts, rows, grams, self.real, self.seed)
+        if draw is None:
+            raise HicraError(
+                f"placebo_corpus {corpus}: no strategic gram ({grams.name}) "
+                "occurs in it, so there is no planning-token ratio to match"
+            )
+        return draw.grams
+
+    def _keep(self, grams: StrategicGrams) -> None:
+        self.grams = grams
+        self.tagger = PlanningTagger(grams, self.real.tokenizer)
+        if self.accelerator.is_main_process:
+            grams.save(self.folder / PLACEBO_FILE)
+
+    def mask(self, completion_ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Tokens of the placebo n-grams; the set is drawn on the first batch with planning tokens
+        (the same on every process: drawn from the gathered batch), then saved and kept."""
+        if self.tagger is None:
+            grams = self._draw_from_batch(completion_ids, real)
+            if grams is None:  # no strategic gram yet: nothing to match, nothing to upweight
+                return torch.zeros_like(real)
+            self._keep(grams)
+        return self.tagger.token_mask(completion_ids, real, strict=False).to(real.device)
+
+    def _draw_from_batch(
+        self, completion_ids: torch.Tensor, real: torch.Tensor
+    ) -> StrategicGrams | None:
+        acc = self.accelerator
+        ids = acc.pad_across_processes(completion_ids, dim=1, pad_index=0)
+        keep = acc.pad_across_processes(real.long(), dim=1, pad_index=0)
+        ids, keep = acc.gather(ids).cpu(), acc.gather(keep).cpu()
+        rows = [row[mask.bool()].numpy() for row, mask in zip(ids, keep, strict=True)]
+        texts = [self.real.decode_with_spans(row)[0] for row in rows]
+        try:
+            draw = draw_placebo(texts, rows, self.real.grams, self.real, self.seed)
+        except PlaceboUnmatched as err:  # this batch cannot be matched: try the next one
+            if not self._warned and acc.is_main_process:
+                print(
+                    f"hicra train: placebo: {err}; drawing again on the next batch", file=sys.stderr
+                )
+            self._warned = True
+            return None
+        return None if draw is None else draw.grams

@@ -167,7 +167,7 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
 
 def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None) -> Any:
     """Everything `hicra train` runs: model path, dataset, rewards, LoRA, the trainer."""
-    from hicra.train.trainer import HICRATrainer
+    from hicra.train.hicra_trainer import HICRATrainer
 
     prepared = prepared or prepare_run(config, args)
     try:

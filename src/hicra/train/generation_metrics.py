@@ -1,0 +1,82 @@
+"""The hierarchy metrics of a generation batch, logged into TRL's metric store.
+
+Planning-token ratio, the mean advantage of planning and execution tokens, the strategic grams'
+occurrences and semantic entropy (plain and Miller-Madow), and with an accuracy reward the
+accuracy, verifier time-outs and scorer errors; the training groups' pass@k. Token means are
+global sums over global counts (token-weighted over every process).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+
+from hicra.hierarchy import semantic_entropy, semantic_entropy_miller_madow
+from hicra.run_folder import Metric
+from hicra.train.collectives import ratio
+from hicra.train.group_passk import group_pass_at_k
+
+
+def log_generation_metrics(
+    trainer: Any,
+    mode: str,
+    advantages: torch.Tensor,
+    planning: torch.Tensor,
+    real: torch.Tensor,
+    counts: Counter[str],
+) -> None:
+    """One value per metric for the whole generation batch (every process)."""
+    token_adv = advantages if advantages.dim() == 2 else advantages.unsqueeze(1).expand_as(real)
+    token_adv = token_adv.detach().float()
+    execution = real & ~planning
+    accuracy = trainer._accuracy
+    counts_of = accuracy.pop_counts() if accuracy is not None else {}
+    scores = accuracy.last_scores if accuracy is not None else []
+    n_plan, n_exec, adv_plan, adv_exec, correct, scored, timeouts, errors = trainer._reduce(
+        [
+            float(planning.sum()),
+            float(execution.sum()),
+            float(token_adv[planning].sum()),
+            float(token_adv[execution].sum()),
+            float(sum(score >= 1.0 for score in scores)),  # exactly correct, never partial
+            float(len(scores)),
+            float(counts_of.get("verify_timeouts", 0)),
+            float(counts_of.get("scorer_errors", 0)),
+        ],
+        kind="generation",
+    )
+    merged: Counter[str] = Counter()
+    for part in gather_object([dict(counts)]):
+        merged.update(part)
+    occurrences = sum(merged.values())
+    metrics = trainer._metrics[mode]
+    metrics[Metric.PLANNING_RATIO].append(ratio(n_plan, n_plan + n_exec))
+    metrics[Metric.PLANNING_ADVANTAGE].append(ratio(adv_plan, n_plan))
+    metrics[Metric.EXECUTION_ADVANTAGE].append(ratio(adv_exec, n_exec))
+    metrics[Metric.GRAM_OCCURRENCES].append(float(occurrences))
+    # No gram at all: the diversity is unknown (missing), not zero.
+    metrics[Metric.SEMANTIC_ENTROPY].append(semantic_entropy(merged) if occurrences else math.nan)
+    metrics[Metric.SEMANTIC_ENTROPY_MM].append(
+        semantic_entropy_miller_madow(merged) if occurrences else math.nan
+    )
+    metrics[Metric.DISTINCT_GRAMS].append(float(len(merged)))
+    if accuracy is not None:
+        metrics[Metric.ACCURACY].append(ratio(correct, scored))
+        metrics[Metric.COMPLETIONS].append(scored)
+        metrics[Metric.VERIFY_TIMEOUTS].append(timeouts)
+        metrics[Metric.SCORER_ERRORS].append(errors)
+
+
+def log_group_pass_at_k(trainer: Any) -> None:
+    """`hicra/pass@k` over the prompt groups of the whole generation batch (every process:
+    TRL splits the batch into consecutive slices by rank, so groups stay contiguous)."""
+    local = [score >= 1.0 for score in trainer._accuracy.last_scores]
+    everything = gather_object(local)
+    if not everything or len(everything) % trainer.num_generations:
+        return
+    for k, value in group_pass_at_k(everything, trainer.num_generations).items():
+        trainer._metrics["train"][Metric.group_pass_at(k)].append(value)
