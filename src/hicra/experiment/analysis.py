@@ -21,10 +21,17 @@ from typing import Any
 
 from hicra.experiment.checks import horizon_note, occurrence_note
 from hicra.experiment.comparisons import adjust, compare, run_values
+from hicra.experiment.controls import arm_checks, control_arms, control_kind
 from hicra.experiment.loading import Loaded, arm_with_credit, load_experiment
 from hicra.experiment.metrics import LABELS, METRICS
+from hicra.experiment.preregistration import (
+    PREREGISTRATION_FILE,
+    deviations,
+    load_preregistration,
+)
 from hicra.experiment.stats import ALPHA, summarize
-from hicra.experiment.verdicts import control_verdict, power_note, verdict
+from hicra.experiment.status import State
+from hicra.experiment.verdicts import Framing, control_verdict, detectable, power_note, verdict
 
 __all__ = ["Loaded", "analyze", "load_experiment"]
 
@@ -56,18 +63,32 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
             "verdict below is secondary"
         )
     sizes = adjust(comparisons)
-    verdicts = [verdict(c, sizes[c["family"]]) for c in comparisons]
-    hicra, placebo = arm_with_credit(loaded, "hicra"), arm_with_credit(loaded, "placebo")
-    if hicra and placebo and hicra != loaded.baseline:
-        line = control_verdict(comparisons, hicra, loaded.baseline, placebo, loaded.primary)
-        if line:
-            verdicts.insert(0, line)
-    power = [note for c in comparisons if c["family"] == "primary" and (note := power_note(c))]
+    record = load_preregistration(loaded.folder)
+    framing = Framing(primary_tests=max(1, sizes["primary"]), interim=interim(loaded))
+    if record is None:
+        framing.planned_seeds = len(loaded.seeds)
+        notes.append(
+            f"not pre-registered (no {PREREGISTRATION_FILE}: its runs started before hicra kept "
+            "one): the primary metric, contrasts and seeds may have been chosen after results"
+        )
+    else:
+        framing.planned_seeds = len(record.get("seeds") or [])
+        used = sorted({item.seed for item in loaded.runs})
+        framing.changed = deviations(record, loaded.primary, loaded.contrasts, ALPHA, used)
+    for c in comparisons:
+        if c["family"] == "primary" and c["n"] >= 2 and c["mean_diff"] is not None:
+            c["detectable"] = detectable(c, framing)
+    verdicts = [verdict(c, sizes[c["family"]], framing) for c in comparisons]
+    verdicts[:0] = control_lines(loaded, comparisons, framing)
+    power = [
+        note for c in comparisons if c["family"] == "primary" and (note := power_note(c, framing))
+    ]
     notes += [
         f"{row['arm']} vs {row['baseline']}: the same {LABELS[row['metric']]} difference in "
-        f"every seed (no spread): the seeds measured no noise, so no power is estimated; a "
-        "difference of exactly 0 means the paired runs did not diverge at this budget (a change "
-        "too small to alter what the seeded sampler draws)"
+        f"every seed (no spread): the seeds measured no noise, so no seed count at a given "
+        f"difference is estimated (a sign-flip test needs {row['sign_flip_seeds']} seeds to reach "
+        f"alpha {row['alpha']:.3g} at all); a difference of exactly 0 means the paired runs did "
+        "not diverge at this budget (a change too small to alter what the seeded sampler draws)"
         for row in power
         if row["no_spread"]
     ]
@@ -94,6 +115,55 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
         "comparisons": comparisons,
         "verdicts": verdicts,
         "power": power,
+        "interim": framing.interim is not None,
+        "preregistration": record,
+        "changed_after_preregistration": framing.changed,
+        "controls": {
+            arm: [vars(check) for check in arm_checks(loaded.runs, arm)]
+            for arm in control_arms(loaded.runs, loaded.arms)
+        },
         "missing": loaded.missing,
         "notes": notes,
     }
+
+
+def interim(loaded: Loaded) -> str | None:
+    """'INTERIM: k of N runs finished' while any planned arm x seed run is not finished (and
+    evaluated, when the experiment evaluates), else None."""
+    planned = len(loaded.arms) * len(loaded.seeds)
+    done = sum(
+        1
+        for item in loaded.runs
+        if item.arm in loaded.arms
+        and item.seed in loaded.seeds
+        and item.state is State.FINISHED
+        and (not loaded.has_eval or item.heldout is not None)
+    )
+    if done >= planned:
+        return None
+    what = "finished and evaluated" if loaded.has_eval else "finished"
+    return f"INTERIM ({done} of {planned} runs {what})"
+
+
+def control_lines(loaded: Loaded, comparisons: list[dict[str, Any]], framing: Framing) -> list[str]:
+    """The control verdicts, first: hicra against the baseline and each control arm, read with
+    the control's validity (`controls`)."""
+    hicra = arm_with_credit(loaded, "hicra")
+    if not hicra:
+        return []
+    lines = []
+    for control in control_arms(loaded.runs, loaded.arms):
+        if control == hicra:
+            continue
+        line = control_verdict(
+            comparisons,
+            hicra,
+            loaded.baseline,
+            control,
+            loaded.primary,
+            arm_checks(loaded.runs, control),
+            control_kind(loaded.runs, control),
+        )
+        if line:
+            lines.append(framing.frame(line))
+    return lines

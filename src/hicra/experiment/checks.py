@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from hicra.experiment.controls import CONTROL_CREDITS, run_long_ratio
 from hicra.experiment.runs import ExperimentRun
 from hicra.run_folder import Metric
 from hicra.train.placebo import TOLERANCE
@@ -28,7 +27,7 @@ def run_checks(runs: list[ExperimentRun]) -> list[str]:
                 f"{item.label}: hierarchy_metrics is false, so its planning ratio and entropies "
                 "were not logged (shown as –)"
             )
-        if item.run.config.get("credit") == "placebo":
+        if item.run.config.get("credit") in CONTROL_CREDITS:
             notes.extend(placebo_check(item))
         if (
             item.run.series(Metric.SEMANTIC_ENTROPY) is not None
@@ -61,16 +60,14 @@ def occurrence_note(arms: dict[str, dict[str, Any]]) -> str | None:
 
 
 def placebo_check(item: ExperimentRun) -> list[str]:
-    """The placebo's marked-token share against the real planning ratio, over the run: a mean
-    beyond the 10% tolerance, or a placebo that never marked a token, is flagged."""
-    placebo = item.run.series(Metric.PLACEBO_RATIO)
-    planning = item.run.series(Metric.PLANNING_RATIO)
-    if placebo is None or planning is None:
-        return [f"{item.label}: placebo run without hicra/placebo_ratio: its match is unchecked"]
-    both = np.isfinite(placebo) & np.isfinite(planning)
-    if not both.any() or float(np.mean(planning[both])) == 0:
+    """A control run's marked-token share against the real planning ratio over the run
+    (`controls.run_long_ratio`): beyond the 10% tolerance, or no token marked, is flagged."""
+    found = run_long_ratio(item)
+    if found is None:
+        return [f"{item.label}: control run without hicra/placebo_ratio: its match is unchecked"]
+    marked, real, how = found
+    if real == 0:
         return []
-    marked, real = float(np.mean(placebo[both])), float(np.mean(planning[both]))
     if marked == 0:
         return [f"{item.label}: the placebo marked no token (no set was drawn): it ran as GRPO"]
     off = marked / real - 1
@@ -78,8 +75,8 @@ def placebo_check(item: ExperimentRun) -> list[str]:
         return []
     return [
         f"{item.label}: the placebo marked {marked:.3f} of the tokens against a planning ratio of "
-        f"{real:.3f} over the run ({off:+.0%}, beyond the {TOLERANCE:.0%} match): it upweights "
-        f"{'fewer' if off < 0 else 'more'} tokens than HICRA does"
+        f"{real:.3f} over the run, {how} ({off:+.0%}, beyond the {TOLERANCE:.0%} match): it "
+        f"upweights {'fewer' if off < 0 else 'more'} tokens than HICRA does"
     ]
 
 

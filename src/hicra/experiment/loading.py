@@ -14,6 +14,7 @@ from typing import Any
 
 from hicra.experiment import EXPERIMENT_FILE, SEED_PREFIX
 from hicra.experiment.checks import run_checks
+from hicra.experiment.controls import CONTROL_CREDITS
 from hicra.experiment.metrics import METRICS, primary_metric
 from hicra.experiment.runs import ExperimentRun
 from hicra.experiment.spec import DEFAULT_THRESHOLD, ExperimentError
@@ -170,20 +171,37 @@ def _differing_key(a: dict[str, Any], b: dict[str, Any], ignore: set[str]) -> st
 
 
 # --------------------------------------------------------------------------- roles and contrasts
-def arm_with_credit(loaded: Loaded, credit: str) -> str | None:
-    """The arm named after a credit rule, else the one arm whose runs use it (None: none or many)."""
-    if credit in loaded.arms:
+def credit_arm(arms: list[str], credits: dict[str, Any], credit: str) -> str | None:
+    """The arm named after a credit rule, else the one arm that uses it (None: none or many)."""
+    if credit in arms:
         return credit
-    using = sorted({i.arm for i in loaded.runs if i.run.config.get("credit") == credit})
+    using = sorted(arm for arm in arms if credits.get(arm) == credit)
     return using[0] if len(using) == 1 else None
 
 
-def default_contrasts(loaded: Loaded) -> list[tuple[str, str]]:
-    """Every arm against the baseline, and hicra against the placebo when both arms exist."""
-    pairs = [(arm, loaded.baseline) for arm in loaded.arms if arm != loaded.baseline]
-    hicra, placebo = arm_with_credit(loaded, "hicra"), arm_with_credit(loaded, "placebo")
-    if hicra and placebo and hicra != placebo:
-        pair = (hicra, placebo)
-        if pair not in pairs and pair[::-1] not in pairs:
+def arm_credits(loaded: Loaded) -> dict[str, Any]:
+    """Each arm's credit rule, as its runs were configured."""
+    return {item.arm: item.run.config.get("credit") for item in loaded.runs}
+
+
+def arm_with_credit(loaded: Loaded, credit: str) -> str | None:
+    """The arm named after a credit rule, else the one arm whose runs use it (None: none or many)."""
+    return credit_arm(loaded.arms, arm_credits(loaded), credit)
+
+
+def contrasts_for(arms: list[str], baseline: str, credits: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every arm against the baseline, and hicra against each control arm (placebo, random
+    tokens) when both exist: the default contrasts, at `run` (pre-registered) and at `analyze`."""
+    pairs = [(arm, baseline) for arm in arms if arm != baseline]
+    hicra = credit_arm(arms, credits, "hicra")
+    controls = [a for a in arms if a in CONTROL_CREDITS or credits.get(a) in CONTROL_CREDITS]
+    for control in controls:
+        pair = (hicra, control)
+        if hicra and control != hicra and pair not in pairs and pair[::-1] not in pairs:
             pairs.append(pair)
     return pairs
+
+
+def default_contrasts(loaded: Loaded) -> list[tuple[str, str]]:
+    """`contrasts_for` the loaded runs' arms and credits."""
+    return contrasts_for(loaded.arms, loaded.baseline, arm_credits(loaded))
