@@ -306,7 +306,9 @@ def crossed_power(
     if var <= 0:
         return 1.0 if effect != 0 else alpha
     total = s * q
-    parts = ((q * seed, s - 1), (s * problem, q - 1), (residual, (s - 1) * (q - 1)))
+    # the expected mean squares of seeds, problems and residual, each on its degrees of freedom
+    parts = ((residual + q * seed, s - 1), (residual + s * problem, q - 1))
+    parts += ((residual, (s - 1) * (q - 1)),)
     denom = sum((value / total) ** 2 / dof for value, dof in parts)
     df = min(max(var**2 / denom if denom > 0 else 1.0, 1.0), total - 1)
     critical = scipy.stats.t.ppf(1 - alpha / 2, df)
