@@ -354,3 +354,21 @@ def test_crossed_minimal_effect_is_where_power_reaches_080():
     effect = crossed_minimal_effect(components, 4, 40)
     assert crossed_power(effect, components, 4, 40) == pytest.approx(0.8, abs=1e-6)
     assert crossed_minimal_effect(components, 4, 400) < effect  # more problems, smaller effect
+
+
+def test_missing_per_problem_records_fall_back_to_seeds_and_say_so(tmp_path):
+    heldout_runs(tmp_path / "exp", [0.3, 0.5, 0.6], [0.35, 0.5, 0.7])
+    results = analyze(load_experiment(tmp_path / "exp"))
+    assert primary(results)["level"] == "seeds"
+    assert any(
+        "held-out accuracy judged over seeds only, not over seeds x problems (no complete "
+        "per-problem records in hicra/seed-1, grpo/seed-1, hicra/seed-2" in n
+        for n in results["notes"]
+    )
+
+
+def test_an_unreadable_preregistration_is_said(tmp_path):
+    three_arms(tmp_path / "exp", 0.1, 0.0, seeds=(1, 2))
+    (tmp_path / "exp" / PREREGISTRATION_FILE).write_text("{not json")
+    notes = analyze(load_experiment(tmp_path / "exp"))["notes"]
+    assert any("preregistration.json is unreadable" in n for n in notes)

@@ -65,7 +65,19 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
     sizes = adjust(comparisons)
     record = load_preregistration(loaded.folder)
     framing = Framing(primary_tests=max(1, sizes["primary"]), interim=interim(loaded))
-    if record is None:
+    notes += [
+        f"{c['arm']} vs {c['baseline']}: {LABELS[c['metric']]} judged over seeds only, not "
+        f"over seeds x problems ({c['seeds_only']})"
+        for c in comparisons
+        if c.get("seeds_only")
+    ]
+    if record is None and (loaded.folder / PREREGISTRATION_FILE).exists():
+        framing.planned_seeds = len(loaded.seeds)
+        notes.append(
+            f"{loaded.folder / PREREGISTRATION_FILE} is unreadable (not a JSON object): what "
+            "changed after the pre-registration cannot be said"
+        )
+    elif record is None:
         framing.planned_seeds = len(loaded.seeds)
         notes.append(
             f"not pre-registered (no {PREREGISTRATION_FILE}: its runs started before hicra kept "

@@ -67,15 +67,19 @@ def problem_level(
     by_key = {(i.arm, i.seed): i for i in runs}
     horizon = min(i.last_step for i in runs)
     scores: dict[tuple[str, int], Scores] = {}
+    lacking = []
     for seed in seeds:
         for name in (arm, other):
             found = problem_scores(by_key[name, seed].run.path, metric, horizon)
             if found is None:
-                return {}
-            scores[name, seed] = found
+                lacking.append(by_key[name, seed].label)
+            else:
+                scores[name, seed] = found
+    if lacking:
+        return {"seeds_only": f"no complete per-problem records in {', '.join(lacking)}"}
     common = sorted(set.intersection(*(set(s) for s in scores.values())))
     if len(common) < 2:
-        return {}
+        return {"seeds_only": f"{len(common)} problem(s) common to every paired run"}
     table = np.asarray(
         [[scores[arm, s][k] - scores[other, s][k] for k in common] for s in seeds], dtype=float
     )
