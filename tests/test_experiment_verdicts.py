@@ -372,3 +372,17 @@ def test_an_unreadable_preregistration_is_said(tmp_path):
     (tmp_path / "exp" / PREREGISTRATION_FILE).write_text("{not json")
     notes = analyze(load_experiment(tmp_path / "exp"))["notes"]
     assert any("preregistration.json is unreadable" in n for n in notes)
+
+
+def test_an_arm_on_the_default_credit_is_hicra_in_the_preregistered_contrasts(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "base: {max_steps: 2, use_cpu: true}\n"
+        "arms: {grpo: {credit: grpo}, mine: {hicra_alpha: 0.3}, shuffled: {credit: placebo}}\n"
+        "seeds: [1]\n"
+    )
+    folder = tmp_path / "out"
+    folder.mkdir()
+    training_plan(load_spec(path, str(folder)), folder)
+    record = json.loads((folder / PREREGISTRATION_FILE).read_text())
+    assert ["mine", "shuffled"] in record["contrasts"]  # hicra train's default credit is hicra

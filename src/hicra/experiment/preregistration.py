@@ -12,6 +12,7 @@ the analysis says so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -32,7 +33,7 @@ PREREGISTRATION_FILE = "preregistration.json"
 def plan_of(spec: ExperimentSpec, folder: Path) -> dict[str, Any]:
     """What the experiment file says it will be judged on, resolved as the analysis resolves it."""
     arms = list(spec.arms)
-    credits = {arm: spec.run_config(folder, arm, spec.seeds[0]).get("credit") for arm in arms}
+    credits = {arm: _credit(spec.run_config(folder, arm, spec.seeds[0])) for arm in arms}
     contrasts = spec.contrasts or [list(p) for p in contrasts_for(arms, spec.baseline, credits)]
     primary = primary_metric({"primary_metric": spec.primary_metric, "eval": spec.eval})
     return {
@@ -43,6 +44,15 @@ def plan_of(spec: ExperimentSpec, folder: Path) -> dict[str, Any]:
         "arms": arms,
         "baseline": spec.baseline,
     }
+
+
+def _credit(config: dict[str, Any]) -> Any:
+    """An arm's credit rule: its config's, else `hicra train`'s default (what its runs record)."""
+    if "credit" in config:
+        return config["credit"]
+    from hicra.train.config import HICRAConfig
+
+    return next(f.default for f in dataclasses.fields(HICRAConfig) if f.name == "credit")
 
 
 def preregister(spec: ExperimentSpec, folder: Path) -> Path | None:
