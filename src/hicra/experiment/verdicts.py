@@ -31,6 +31,7 @@ from hicra.experiment.stats import (
 )
 
 POWER_EFFECTS = (0.01, 0.02, 0.05, 0.10)  # differences (accuracy points) for the power note
+SHOWN_REASONS = 3  # a control verdict names this many reasons, the Controls table all of them
 SHARP = 10.0  # two p-values on either side of alpha, one 10x the other, disagree sharply
 
 
@@ -187,9 +188,12 @@ def control_verdict(
     name = f"the placebo ({control})" if kind == "placebo" else f"the {kind} control ({control})"
     reasons = invalid_reasons(checks)
     if reasons:
+        shown = "; ".join(reasons[:SHOWN_REASONS])
+        if len(reasons) > SHOWN_REASONS:
+            shown += f"; {len(reasons) - SHOWN_REASONS} more in the Controls table"
         return (
-            f"{name} is not valid ({'; '.join(reasons)}): whether {hicra}'s result {on} is "
-            "specific to planning tokens is not judged"
+            f"{name} is not valid ({shown}): whether {hicra}'s result {on} is specific to "
+            "planning tokens is not judged"
         )
     vs_control = _outcome(comparisons, metric, hicra, control)
     if vs_control is None:
