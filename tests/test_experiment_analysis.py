@@ -41,6 +41,9 @@ def write_run(folder: Path, arm: str, seed: int, columns: dict, heldout=None, **
     (run / "final_model").mkdir()
     (run / "final_model" / "config.json").write_text("{}")
     (run / "summary.json").write_text(json.dumps({"step": steps}))
+    if settings["credit"] == "placebo":  # i28-controls' contract: the grams' answer/format check
+        grams = {"grams": ["so the"], "answer_or_format": []}
+        (run / "placebo_grams.json").write_text(json.dumps(grams))
     if heldout is not None:
         (run / "eval").mkdir()
         results = {"benchmarks": {"heldout": {"avg@k": heldout, "problems": 10}}}
@@ -165,7 +168,9 @@ def test_power_note_uses_the_runs_own_spread(tmp_path):
     assert row["sd_diff"] == pytest.approx(comparison["sd_diff"])
     from hicra.experiment.stats import seeds_needed
 
-    assert row["seeds_needed"]["0.01"] == seeds_needed(0.01, row["sd_diff"])
+    # Holm's strictest step over the 3 primary contrasts: alpha / 3
+    assert row["alpha"] == pytest.approx(0.05 / 3)
+    assert row["seeds_needed"]["0.01"] == seeds_needed(0.01, row["sd_diff"], alpha=0.05 / 3)
     table = tmp_path / "exp" / "results.md"
     assert main(["experiment", "analyze", str(tmp_path / "exp")]) == 0
     assert "## Power" in table.read_text()
@@ -309,4 +314,5 @@ def test_power_note_refuses_a_spread_of_zero(tmp_path):
     assert any("no spread" in note for note in results["notes"])
     assert main(["experiment", "analyze", str(tmp_path / "exp")]) == 0
     table = (tmp_path / "exp" / "results.md").read_text()
-    assert "| placebo | grpo | 3 | 0 | – | – | – | – |" in table
+    # the one count that can be given: the seeds a sign-flip test needs to reach alpha at all
+    assert "| placebo | grpo | 3 | seeds | 0.0000 | >= 6 | >= 6 | >= 6 | >= 6 |" in table

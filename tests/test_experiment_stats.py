@@ -10,16 +10,25 @@ import scipy.stats
 from hicra.experiment.calibration import (
     coverage,
     null_experiments,
+    old_paired_t_p,
+    old_seeds_needed,
+    problem_level,
+    seed_peeking,
     sign_flip_p_exact,
     simulated_power,
     single_test_rate,
 )
 from hicra.experiment.stats import (
+    crossed,
+    crossed_seeds_needed,
     holm,
+    minimal_effect,
+    no_spread,
     paired_t,
     power_paired_t,
     seeds_needed,
     sign_flip_p,
+    sign_flip_seeds,
     t_interval,
 )
 
@@ -93,3 +102,78 @@ def test_primary_test_is_at_alpha():
     t4, old4 = single_test_rate(seeds=4, sims=4000)
     assert t4 == pytest.approx(0.05, abs=0.012)
     assert old4 == 0.0  # with 4 seeds the sign-flip p is never below 0.125
+
+
+# ----------------------------------------------------------------- issue 28: ties, power, problems
+def test_lattice_noise_is_no_spread_and_gets_the_exact_sign_flip_p():
+    """+1/40 in each of 3 seeds: the differences carry ~6e-17 of floating-point spread."""
+    grpo = np.array([11, 28, 33]) / 40
+    diff = (np.array([12, 29, 34]) / 40) - grpo
+    assert 0 < np.ptp(diff) < 1e-15
+    assert old_paired_t_p(diff) < 1e-10  # what the `ptp == 0` guard gave
+    _, low, high, p = paired_t(diff, scale=34 / 40)
+    assert p == pytest.approx(0.25) and low == pytest.approx(high)
+    assert paired_t(np.array([0.1 + 0.2 - 0.3, 0.0, 0.0]), scale=0.3)[3] == 1.0  # a zero tie
+    assert not no_spread(np.array([0.025, 0.05, 0.025]), 0.85)  # a real spread stays one
+    # vectorised: one row tied, one not
+    rows = np.stack([diff, np.array([0.025, 0.05, 0.0])])
+    assert no_spread(rows, np.array([0.85, 0.85])).tolist() == [True, False]
+
+
+def test_seeds_needed_is_an_exact_search():
+    """The issue's case: d = 0.02 at sd 0.1 needs 199 seeds; the x1.1 steps printed 213."""
+    assert old_seeds_needed(0.02, 0.1) == 213
+    assert seeds_needed(0.02, 0.1) == 199
+    assert power_paired_t(0.02, 0.1, 199) >= 0.8 > power_paired_t(0.02, 0.1, 198)
+    # at Holm's strictest step of 3 tests, more seeds
+    assert seeds_needed(1.0, 1.0, alpha=0.05 / 3) > seeds_needed(1.0, 1.0)
+
+
+def test_sign_flip_seeds_and_minimal_effect():
+    assert sign_flip_seeds(0.05) == 6 and sign_flip_seeds(0.025) == 7  # 2/64 < 0.05, 2/128 < 0.025
+    assert sign_flip_seeds(1 / 16) == 6  # p must be below alpha: 2/32 = 1/16 is not
+    effect = minimal_effect(1.0, 10)
+    assert effect == pytest.approx(1.0, abs=0.01)  # 10 seeds detect d = sd with power 0.8031
+    assert power_paired_t(effect, 1.0, 10) == pytest.approx(0.8, abs=1e-6)
+
+
+def test_crossed_is_hand_computed():
+    """2 seeds x 3 problems: MS seeds 1/6, MS problems 1/2, MS residual 1/6 (2 df). The seed
+    component is 0 (MS seeds = MS residual), so the mean's variance is MS problems / 6 = 1/12 on
+    2 Satterthwaite degrees of freedom: t = 0.5 / sqrt(1/12) = 1.732, p = 0.2254."""
+    result = crossed(np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    assert float(result["mean"]) == pytest.approx(0.5)
+    assert float(result["se"]) ** 2 == pytest.approx(1 / 12)
+    assert float(result["df"]) == pytest.approx(2.0)
+    assert float(result["p"]) == pytest.approx(2 * scipy.stats.t.sf(0.5 / np.sqrt(1 / 12), 2))
+    assert float(result["p"]) == pytest.approx(0.2254, abs=1e-4)
+    assert float(result["seed"]) == 0 and float(result["problem"]) == pytest.approx(1 / 6)
+    assert float(result["residual"]) == pytest.approx(1 / 6)
+    # no problem effect, many problems: the paired t-test on the seeds' means
+    rng = np.random.default_rng(0)
+    table = rng.normal(0, 1, size=(5, 1)) + rng.normal(0, 0.01, size=(5, 400))
+    assert float(crossed(table)["p"]) == pytest.approx(float(paired_t(table.mean(-1))[3]), rel=0.05)
+
+
+def test_seeds_cannot_beat_too_few_problems():
+    """The problems' own variance (problem / P) does not shrink with seeds: with 40 problems whose
+    differences vary by 0.2 (variance 0.04), no number of seeds detects 0.02."""
+    components = {"seed": 0.0001, "problem": 0.04, "residual": 0.1}
+    assert crossed_seeds_needed(0.02, components, 40) is None
+    assert crossed_seeds_needed(0.02, components, 4000) is not None
+
+
+def test_problem_level_false_positives_are_at_alpha():
+    """Arms that differ problem by problem (sd 1 logit) but not on average over problems: the
+    seed-level test says "higher/lower" beyond alpha at 8 seeds (~10%), the seeds x problems test
+    does not. 600 simulated experiments: a 3-standard-error band."""
+    result = problem_level(8, problems=40, sims=600)
+    assert result.seed_level > 0.07
+    assert result.crossed <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 600)
+    assert result.coverage >= 0.95 - 3 * np.sqrt(0.05 * 0.95 / 600)
+
+
+def test_seed_peeking_is_flagged():
+    peek = seed_peeking(3, 8, sims=2000)
+    assert peek.any_verdict > 0.1  # the issue's 14.6%
+    assert peek.unflagged == pytest.approx(0.05, abs=0.015)  # verdicts at the planned seeds

@@ -59,7 +59,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _analyze(folder: Path, baseline: str | None, finished_only: bool) -> int:
     from hicra.experiment import MARKDOWN_FILE, RESULTS_FILE
-    from hicra.experiment.analysis import analyze, load_experiment, markdown
+    from hicra.experiment.analysis import analyze, load_experiment
+    from hicra.experiment.markdown import markdown
 
     loaded = load_experiment(folder, baseline, finished_only)
     results = analyze(loaded)

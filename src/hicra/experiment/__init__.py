@@ -6,8 +6,10 @@ holds: missing, running, killed, finished), `execute` (run the missing and kille
 time, then their evaluation), `heldout` (a held-out problem set with no training question in it),
 `metrics` (the table of what is read from each run), `stats` (t-intervals, paired t-tests, Holm,
 power: pure functions), `calibration` (their coverage and false-positive rates, by simulation),
-`analysis` (per-arm means, contrasts in a primary and a secondary family, the placebo pair's
-verdict, written as results.json and results.md), `report` (`hicra report DIR` on an experiment
+`loading` (an experiment folder's runs, checked for consistency), `checks` (notes a reader needs
+on the runs), `comparisons` (paired contrasts, Holm per family), `verdicts` (one plain line per
+comparison, the placebo pair's verdict, the power note), `markdown` (results.md), `analysis` (the
+wiring: results.json's content), `report` (`hicra report DIR` on an experiment
 folder: each arm's band over seeds, the tables and verdicts).
 """
 

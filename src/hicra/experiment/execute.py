@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from hicra.experiment import HELDOUT_FILE, SEED_PREFIX
+from hicra.experiment.preregistration import preregister
 from hicra.experiment.spec import ExperimentSpec
 from hicra.experiment.status import RunStatus, State, run_status
 from hicra.output_folder import set_aside
@@ -46,7 +47,10 @@ class Plan:
 
 
 def training_plan(spec: ExperimentSpec, folder: Path) -> Plan:
-    """A training job for every run that is not finished (fresh, or resumed from a checkpoint)."""
+    """A training job for every run that is not finished (fresh, or resumed from a checkpoint).
+    Before the first run starts, the plan the analysis will be judged on is recorded
+    (`preregistration`)."""
+    preregister(spec, folder)
     plan = Plan(statuses=[])
     for arm in spec.arms:
         for seed in spec.seeds:

@@ -27,7 +27,9 @@ from matplotlib.figure import Figure
 
 from hicra.errors import HicraError
 from hicra.experiment import EXPERIMENT_FILE, MARKDOWN_FILE, RESULTS_FILE
-from hicra.experiment.analysis import Loaded, analyze, load_experiment, markdown
+from hicra.experiment.analysis import analyze
+from hicra.experiment.loading import Loaded, load_experiment
+from hicra.experiment.markdown import markdown
 from hicra.experiment.metrics import LABELS, METRICS
 from hicra.experiment.stats import t_interval
 from hicra.experiment.status import discover

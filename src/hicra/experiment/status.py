@@ -93,14 +93,21 @@ def discover(folder: Path) -> list[tuple[str, int, Path]]:
 
 
 def eval_score(run: Path) -> tuple[float | None, int]:
-    """The run's held-out score: the mean avg@k over the benchmarks of RUN/eval/results.json, and
-    the number of problems behind it (None, 0 when it was not evaluated)."""
+    """The run's held-out score: the avg@k over the benchmarks of RUN/eval/results.json pooled by
+    problem count (every problem weighs the same: AIME's 30 problems do not weigh as much as
+    MATH-500's 500), and the number of problems behind it (None, 0 when it was not evaluated).
+    Benchmarks that do not say how many problems they hold are averaged with equal weights."""
     path = run / "eval" / "results.json"
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
         benches = results["benchmarks"]
         scores = [float(b["avg@k"]) for b in benches.values()]
-        problems = sum(int(b.get("problems", 0)) for b in benches.values())
-    except (OSError, ValueError, KeyError, TypeError):
+        counts = [int(b.get("problems", 0)) for b in benches.values()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None, 0
-    return (sum(scores) / len(scores), problems) if scores else (None, 0)
+    if not scores:
+        return None, 0
+    if all(count > 0 for count in counts):
+        pooled = sum(s * c for s, c in zip(scores, counts, strict=True)) / sum(counts)
+        return pooled, sum(counts)
+    return sum(scores) / len(scores), sum(counts)
