@@ -14,7 +14,7 @@
    Then `--model smollm2-135m` on the first --model-rollouts completions (CPU, one forward pass a
    batch of 8): its ratio to the same rollouts without --model.
 
-    python benchmarks/report.py [--seeds 40] [--only phases|build|dumps] [--model-rollouts 32]
+    python benchmarks/report.py [--seeds 40] [--only phases|build|dumps] [--model-rollouts 8]
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=40)
     parser.add_argument("--only", choices=("phases", "build", "dumps"))
-    parser.add_argument("--model-rollouts", type=int, default=32)
+    parser.add_argument("--model-rollouts", type=int, default=8)
     args = parser.parse_args()
     if args.only in (None, "phases"):
         phase_errors(args.seeds)

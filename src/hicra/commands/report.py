@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--label",
         action="append",
         metavar="NAME",
-        help="legend name of each run, once per RUN_DIR in order (default: from config.yaml, "
+        help="legend name of each run, once per PATH in order (default: from config.yaml, "
         "e.g. 'hicra α=0.2' or 'grpo', else the folder name)",
     )
     parser.add_argument(

@@ -194,9 +194,13 @@ class Converter:
 
 
 # --------------------------------------------------------------------------- the run
-def _chunks(reader: DumpReader, size: int) -> Iterator[list[tuple[int, Row]]]:
+def _chunks(reader: DumpReader, size: int, limit: int) -> Iterator[list[tuple[int, Row]]]:
+    """The first `limit` rows (those pass one checked: a live run's last file may have grown since)
+    in chunks of `size`, each row with its number in the dump."""
     chunk: list[tuple[int, Row]] = []
     for gid, row in enumerate(reader.rows()):
+        if gid >= limit:
+            break
         chunk.append((gid, row))
         if len(chunk) >= size:
             yield chunk
@@ -243,7 +247,7 @@ def load_dump(dump: Dump, options: DumpOptions, max_rollouts: int, label: str | 
     converter = Converter(tagger, entropy_model)
     wanted = select_lines(index.by_step, max_rollouts)
     try:
-        for chunk in _chunks(DumpReader(dump), CHUNK_ROWS):
+        for chunk in _chunks(DumpReader(dump), CHUNK_ROWS, index.rows):
             converter.add(chunk, wanted)
     finally:
         if entropy_model is not None:
