@@ -9,6 +9,7 @@ tests/test_report_verl_dump.py checks the report on files that verl's own functi
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -81,5 +82,7 @@ def trl_rows(steps: int = 3) -> list[dict[str, Any]]:
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    """Rows as JSON lines; gzip-compressed when the name ends in .gz."""
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
     return path

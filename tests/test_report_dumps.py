@@ -136,6 +136,27 @@ def test_trl_jsonl_uses_reward_as_accuracy_and_says_so(tmp_path, tiny_model_dir)
     assert "(score)" in html
 
 
+def test_empty_panels_say_why(tmp_path, tiny_model_dir):
+    from matplotlib.figure import Figure
+
+    from hicra.report import plots
+    from hicra.report.phases import detect_phases
+
+    path = write_jsonl(tmp_path / "r.jsonl.gz", trl_rows(3))  # gzip, read as it streams
+    run = load_dump(find_dump(path), options(tiny_model_dir), 10)
+    assert run.label == "r" and run.steps.tolist() == [1, 2, 3]
+    phase = detect_phases(run.steps, None, None, None)
+    texts = {}
+    for panel in (plots.HIERARCHY[0], plots.HIERARCHY[3], plots.HIERARCHY[1]):
+        ax = Figure().subplots()
+        plots.draw_panel(ax, panel, [run], [phase], 1)
+        texts[panel.title] = " ".join(t.get_text().replace("\n", " ") for t in ax.texts)
+    assert "no per-token entropies" in texts["Planning-token entropy"]
+    assert "give --model M" in texts["Planning-token entropy"]
+    assert "not computed from rollout dumps" in texts["Fork-token overlap (top 30% entropy)"]
+    assert texts["Planning-token ratio"] == ""  # drawn
+
+
 def test_correct_field_beats_reward_and_chat_prompts_read(tmp_path, tiny_model_dir):
     rows = trl_rows(steps=2)
     for i, row in enumerate(rows):
