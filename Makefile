@@ -21,14 +21,16 @@ lint: setup
 	.venv/bin/ruff format --check src tests benchmarks
 
 test: lint browser
-	.venv/bin/python -m pytest -q --ignore=tests/test_verl_plugin.py  # run by test-verl, beside verl
+	.venv/bin/python -m pytest -q --ignore=tests/test_verl_plugin.py \
+		--ignore=tests/test_report_verl_dump.py  # run by test-verl, beside verl
 	$(MAKE) test-verl
 
 # verl's real trainer and TransferQueue on a local Ray cluster; here a missing verl fails, never skips.
 # test_packaging.py again beside verl's trl pin: the core without trl, `hicra train` names its extra.
 test-verl: setup-verl
 	HICRA_REQUIRE_VERL=1 .venv-verl/bin/python -m pytest -q tests/test_verl_plugin.py \
-		tests/test_verl_credit.py tests/test_packaging.py
+		tests/test_verl_credit.py tests/test_packaging.py \
+		tests/test_report_verl_dump.py
 
 bench: setup
 	.venv/bin/python benchmarks/tagging.py

@@ -97,10 +97,10 @@ def test_missing_folder_and_files_say_what_is_wrong(tmp_path, capsys):
     (tmp_path / "plain").mkdir()
     assert main(["report", str(tmp_path / "plain")]) == 2
     err = capsys.readouterr().err
-    assert "plain: no metrics.jsonl (not a run folder of hicra train" in err
+    assert "plain: neither a hicra run (no metrics.jsonl) nor a rollout dump (no STEP.jsonl" in err
     assert "Traceback" not in err
     (tmp_path / "file.txt").write_text("x")
-    with pytest.raises(RunError, match="not a folder"):
+    with pytest.raises(RunError, match="neither a run folder of hicra train nor a rollout file"):
         load_run(tmp_path / "file.txt")
 
 

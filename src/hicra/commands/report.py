@@ -9,31 +9,37 @@ from pathlib import Path
 from hicra.errors import HicraError
 from hicra.report import DEFAULT_MAX_ROLLOUTS, DEFAULT_SMOOTH
 
+DEFAULT_TOKENIZER = "smollm2-135m"  # hicra.report.dumps.DEFAULT_TOKENIZER, without importing it
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="plots, phase detection and an HTML report of one or more training runs",
+        help="plots, phase detection and an HTML report of training runs or rollout dumps",
         description="Read the run folders written by `hicra train` (metrics.jsonl, rollouts.jsonl, "
-        "config.yaml; a run still training or killed mid-write is fine) and write to --output: "
-        "report.html (one self-contained file: summary, phases, plots, rollout browser with "
-        "planning tokens highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png and "
-        "report.json (the same findings, machine-readable).",
+        "config.yaml; a run still training or killed mid-write is fine), or the rollouts another "
+        "trainer logged (a verl trainer.rollout_data_dir of STEP.jsonl files; a JSONL or Parquet "
+        "file of {step, prompt, completion, reward}, as TRL or OpenRLHF logs reduce to: tagged "
+        "here with --grams and --tokenizer), and write to --output: report.html (one "
+        "self-contained file: summary, phases, plots, rollout browser with planning tokens "
+        "highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png and report.json (the "
+        "same findings, machine-readable).",
     )
     parser.add_argument(
         "runs",
         nargs="+",
         type=Path,
-        metavar="RUN_DIR",
-        help="run folders, or one experiment folder (hicra experiment): then each arm's mean "
-        "curves with 95%% bands, the analysis and links to every run's report",
+        metavar="PATH",
+        help="run folders or rollout dumps, or one experiment folder (hicra experiment): then "
+        "each arm's mean curves with 95%% bands, the analysis and links to every run's report",
     )
     parser.add_argument(
         "--output",
         "-o",
         type=Path,
         metavar="DIR",
-        help="report folder (default: RUN_DIR/report when one run is given; required for several)",
+        help="report folder (default for one PATH: RUN_DIR/report for a run, NAME-report beside "
+        "a rollout dump; required for several)",
     )
     parser.add_argument(
         "--smooth",
@@ -47,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--label",
         action="append",
         metavar="NAME",
-        help="legend name of each run, once per RUN_DIR in order (default: from config.yaml, "
+        help="legend name of each run, once per PATH in order (default: from config.yaml, "
         "e.g. 'hicra α=0.2' or 'grpo', else the folder name)",
     )
     parser.add_argument(
@@ -58,12 +64,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rollouts per run in the browser, spread over the steps, correct and incorrect "
         f"mixed (default: {DEFAULT_MAX_ROLLOUTS}); gram counts always use every rollout",
     )
+    dumps = parser.add_argument_group(
+        "rollout dumps", "how rollouts logged by other trainers are read (ignored for hicra runs)"
+    )
+    dumps.add_argument(
+        "--grams",
+        default="paper",
+        metavar="NAME|FILE",
+        help="strategic grams that mark planning tokens: a preset or a grams file (default: paper)",
+    )
+    dumps.add_argument(
+        "--tokenizer",
+        metavar="MODEL",
+        help="tokenizer of the run's model, for token counts and planning marks: a bundled alias, "
+        f"folder or hub id (default: the bundled {DEFAULT_TOKENIZER}, works offline)",
+    )
+    dumps.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="compute per-token entropies with this model (a teacher-forced forward pass over "
+        "the logged prompts and completions; its tokenizer is used), for the planning and "
+        "execution entropy panels when the dump has none",
+    )
+    dumps.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="rollouts per forward pass with --model (default: 8)",
+    )
+    dumps.add_argument(
+        "--device",
+        metavar="DEVICE",
+        help="device of --model: cpu, cuda, cuda:1 ... (default: cuda when available)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hicra.experiment.report import build_experiment_report, is_experiment_folder
     from hicra.report.build import build_report
+    from hicra.report.dumps import DumpOptions, default_output
 
     if len(args.runs) == 1 and is_experiment_folder(args.runs[0]):
         output = args.output or args.runs[0] / "report"
@@ -77,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
     if output is None:
         if len(args.runs) > 1:
             raise HicraError("give --output DIR when reporting on several runs")
-        output = args.runs[0] / "report"
-    result = build_report(args.runs, output, args.smooth, args.max_rollouts, args.label)
+        output = default_output(args.runs[0])
+    options = DumpOptions(args.grams, args.tokenizer, args.model, args.batch_size, args.device)
+    result = build_report(
+        args.runs, output, args.smooth, args.max_rollouts, args.label, dump_options=options
+    )
     for warning in result.warnings:
         print(f"hicra report: warning: {warning}", file=sys.stderr)
     for r in result.reports:

@@ -19,15 +19,8 @@ from typing import Any, NamedTuple
 
 from hicra.errors import HicraError
 from hicra.jsonl import DEFAULT_MAX_LINE_BYTES, ReadStats, read_jsonl
-from hicra.run_folder import RolloutField
+from hicra.trace_fields import PROBLEM_FIELDS, REWARD_FIELDS, TEXT_FIELDS, trace_text
 
-# Tried in this order when --field is not given: a rollout's completion before its gold `answer`,
-# a dataset's `solution` before its `answer` (MATH has both in some copies; GSM8K only `answer`).
-TEXT_FIELDS = (RolloutField.COMPLETION, "response", "output", "text", "solution", "answer")
-# An explicit outcome beats a numeric reward: rollouts carry both.
-REWARD_FIELDS = (RolloutField.CORRECT, RolloutField.REWARD)
-# The problem statement of a trace: a dataset's `problem`/`question`, a run's `prompt`.
-PROBLEM_FIELDS = ("problem", "question", RolloutField.PROMPT, "query", "instruction")
 # What a trace is about, coarsest first; without one, traces of the same problem form a group.
 GROUP_FIELDS = ("subject", "type", "dataset")
 NO_FIELD = "none"
@@ -148,17 +141,6 @@ class CorpusReport:
                 for f in self.files
             ],
         }
-
-
-def trace_text(value: Any) -> str | None:
-    """The text of a field value: a string, or the contents of a chat-message list; else None."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
-        parts = [m.get("content") for m in value]
-        if all(isinstance(p, str) for p in parts):
-            return "\n".join(parts)
-    return None
 
 
 def outcome(value: Any, min_reward: float) -> bool | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from hicra.errors import HicraError
 from hicra.output_folder import make_output_folder
 from hicra.report import DEFAULT_MAX_ROLLOUTS, DEFAULT_SMOOTH, DEFAULT_TOP_GRAMS, curves, plots
+from hicra.report.dumps import DumpOptions, find_dump
 from hicra.report.html import render_html
 from hicra.report.rollouts import scan_rollouts
 from hicra.report.runs import Run, load_run, unique_labels
@@ -40,6 +41,8 @@ def odd_window(smooth: int) -> int:
 
 def _run_warnings(run: Run) -> list[str]:
     warnings = list(run.warnings)
+    if run.is_dump:  # the dump's own notes say what it lacks
+        return warnings
     missing = curves.missing_hierarchy_metrics(run)
     if len(missing) == len(curves.HIERARCHY_KEYS):
         warnings.append(
@@ -64,7 +67,9 @@ def analyse(
 ) -> RunReport:
     """Phases, stats, grams per phase and a rollout sample for one loaded run."""
     phase = phases_of(run, window)
-    scan = scan_rollouts(run.rollouts_path, max_rollouts) if run.rollouts_path else None
+    scan = run.rollouts
+    if scan is None and run.rollouts_path:
+        scan = scan_rollouts(run.rollouts_path, max_rollouts)
     warnings = _run_warnings(run) + (scan.warnings if scan else [])
     return RunReport(
         index=index,
@@ -89,15 +94,35 @@ def _write(path: Path, data: bytes) -> None:
         raise HicraError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+def load_source(
+    path: str | Path,
+    label: str | None,
+    max_rollouts: int,
+    dump_options: DumpOptions | None = None,
+) -> Run:
+    """A hicra run folder, or a rollout dump of another trainer read as one (report/dumps.py)."""
+    dump = find_dump(path)
+    if dump is None:
+        return load_run(path, label)
+    from hicra.report.convert import load_dump  # tokenizers and torch: only for a dump
+
+    return load_dump(dump, dump_options or DumpOptions(), max_rollouts, label)
+
+
 def build_report(
     run_dirs: list[str | Path],
     output: str | Path,
     smooth: int = DEFAULT_SMOOTH,
     max_rollouts: int = DEFAULT_MAX_ROLLOUTS,
     labels: list[str] | None = None,
+    dump_options: DumpOptions | None = None,
 ) -> ReportResult:
     """Write report.html, dynamics.png, hierarchy.png (heldout.png when a run evaluated held-out
-    sets or logged group pass@k) and report.json for the runs to `output`."""
+    sets or logged group pass@k) and report.json for the runs to `output`.
+
+    Each path is a hicra run folder or a rollout dump (a verl rollout_data_dir, a JSONL or
+    Parquet file of rollouts), read with `dump_options`. Everything is read and checked before
+    the output folder is made: bad input writes nothing."""
     from hicra import __version__
 
     if not run_dirs:
@@ -107,7 +132,10 @@ def build_report(
     if max_rollouts < 0:
         raise HicraError(f"--max-rollouts must be 0 or more, got {max_rollouts}")
     window = odd_window(smooth)
-    runs = [load_run(d, labels[i] if labels else None) for i, d in enumerate(run_dirs)]
+    runs = [
+        load_source(d, labels[i] if labels else None, max_rollouts, dump_options)
+        for i, d in enumerate(run_dirs)
+    ]
     if not labels:
         unique_labels(runs)
     reports = [analyse(run, i, window, max_rollouts) for i, run in enumerate(runs)]

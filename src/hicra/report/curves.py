@@ -17,6 +17,9 @@ from hicra.run_folder import GROUP_PASS_KEY, Metric, parse_heldout_key
 EXECUTION_ENTROPY = Metric.EXECUTION_ENTROPY
 PLANNING_ENTROPY = Metric.PLANNING_ENTROPY
 SEMANTIC_ENTROPY = Metric.SEMANTIC_ENTROPY
+SEMANTIC_ENTROPY_MM = Metric.SEMANTIC_ENTROPY_MM
+GRAM_OCCURRENCES = Metric.GRAM_OCCURRENCES
+DISTINCT_GRAMS = Metric.DISTINCT_GRAMS
 PLANNING_RATIO = Metric.PLANNING_RATIO
 ACCURACY = Metric.ACCURACY
 EVAL_ACCURACY = Metric.EVAL_ACCURACY
@@ -57,13 +60,14 @@ def metric(run: Run, key: str) -> Curve | None:
 
 
 def accuracy(run: Run) -> Curve | None:
-    """`hicra/accuracy`, else the mean reward (said in the note: reward is not accuracy)."""
+    """`hicra/accuracy`, else the mean reward (said in the note: reward is not accuracy; a
+    rollout dump's note names its score field)."""
     values = run.series(ACCURACY)
     if values is not None:
         return Curve(run.steps, values)
     values = run.series(REWARD)
     if values is not None:
-        return Curve(run.steps, values, "reward (no hicra/accuracy logged)")
+        return Curve(run.steps, values, run.accuracy_note)
     return None
 
 

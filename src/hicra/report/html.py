@@ -47,7 +47,7 @@ def _accuracy_cell(stats: dict, key: str) -> str:
     value = stats.get(key)
     if value is None:
         return "–"
-    shown = f"{value:.3g}" if stats.get("accuracy_source") == "reward" else _pct(value)
+    shown = f"{value:.3g}" if stats.get("accuracy_from_reward") else _pct(value)
     notes = []
     if key == "final_accuracy" and stats.get("final_accuracy_steps"):
         first, last = stats["final_accuracy_steps"]
@@ -73,12 +73,28 @@ def _eval_cell(stats: dict) -> str:
     return _pct(value) + (f" <span class='muted'>({', '.join(notes)})</span>" if notes else "")
 
 
+def _source_note(source: dict) -> str:
+    """For a rollout dump: what it is and how it was read (fields, tokenizer, entropies)."""
+    if not source:
+        return ""
+    entropies = source.get("token_entropies") or "none"
+    parts = [
+        f"{source['kind']}, {source['rollouts']:,} rollouts",
+        f"accuracy: {source['accuracy']}",
+        f"tokenizer: {source['tokenizer']}, grams: {source['grams']}",
+        f"token entropies: {entropies}",
+    ]
+    return "<br><span class='muted source'>" + "<br>".join(_e(p) for p in parts) + "</span>"
+
+
 def summary_table(reports: list[RunReport]) -> str:
     rows = []
     for r in reports:
         s = r.stats
         reward_note = (
-            " <span class='muted'>(reward)</span>" if s.get("accuracy_source") == "reward" else ""
+            f" <span class='muted'>({'score' if r.run.is_dump else 'reward'})</span>"
+            if s.get("accuracy_from_reward")
+            else ""
         )
         ratio = (
             f"{_pct(s['planning_ratio_first'])} → {_pct(s['planning_ratio_last'])}"
@@ -96,7 +112,8 @@ def summary_table(reports: list[RunReport]) -> str:
         eval_cell = _eval_cell(s)
         rows.append(
             "<tr>"
-            f"<td><b>{_e(r.run.label)}</b><br><span class='muted'>{_e(r.run.path)}</span></td>"
+            f"<td><b>{_e(r.run.label)}</b><br><span class='muted'>{_e(r.run.path)}</span>"
+            f"{_source_note(r.run.source)}</td>"
             f"<td class='num'>{s['points']} <span class='muted'>({s['first_step']}–{s['last_step']})</span></td>"
             f"<td class='num'>{_accuracy_cell(s, 'final_accuracy')}{reward_note}</td>"
             f"<td class='num'>{_accuracy_cell(s, 'mean_accuracy')}</td>"
@@ -283,7 +300,9 @@ def render_html(
 _CAPTIONS = {
     "dynamics": "The paper's view: execution-token entropy, semantic entropy relative to its "
     "first value, accuracy and mean response length against step.",
-    "hierarchy": "Planning-token entropy, planning-token ratio, reward and fork-token overlap.",
+    "hierarchy": "Planning-token entropy, planning-token ratio, reward, fork-token overlap, "
+    "semantic entropy (Miller-Madow corrected, solid; plug-in, dashed) and the strategic-gram "
+    "occurrences N and distinct grams K it rests on (log scale): compare entropies at similar N.",
     "heldout": "Held-out accuracy and pass@k of the policy while training (markers: the "
     "evaluated steps), and group pass@k of the training batches: does exploration widen or narrow?",
 }

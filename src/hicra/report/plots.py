@@ -9,12 +9,14 @@ matplotlib's object API (no pyplot): no global state, no display needed.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from hicra.report import curves
 from hicra.report.curves import Curve
@@ -39,6 +41,8 @@ class Panel:
     title: str
     ylabel: str
     traces: Callable[[Run], list[Trace]]
+    keys: tuple[str, ...] = ()  # the metrics drawn: an empty panel says why a run lacks them
+    yscale: str = "linear"
 
 
 def _one(getter: Callable[[Run], Curve | None]) -> Callable[[Run], list[Trace]]:
@@ -65,13 +69,41 @@ def _fork(run: Run) -> list[Trace]:
     return out
 
 
+def _semantic(run: Run) -> list[Trace]:
+    """Miller-Madow corrected semantic entropy (solid) beside the plug-in estimate (dashed)."""
+    out = []
+    if (c := curves.metric(run, curves.SEMANTIC_ENTROPY_MM)) is not None:
+        out.append(Trace(c, "-", "Miller-Madow (solid)"))
+    if (c := curves.metric(run, curves.SEMANTIC_ENTROPY)) is not None:
+        out.append(Trace(c, "--", "plug-in (dashed)"))
+    return out
+
+
+def _grams(run: Run) -> list[Trace]:
+    """Gram occurrences N (solid) and distinct grams K (dashed): what the entropies rest on."""
+    out = []
+    if (c := curves.metric(run, curves.GRAM_OCCURRENCES)) is not None:
+        out.append(Trace(c, "-", "occurrences N (solid)"))
+    if (c := curves.metric(run, curves.DISTINCT_GRAMS)) is not None:
+        out.append(Trace(c, "--", "distinct grams K (dashed)"))
+    return out
+
+
 DYNAMICS = (
-    Panel("Execution-token entropy", "entropy (nats)", _metric(curves.EXECUTION_ENTROPY)),
     Panel(
-        "Semantic entropy (relative to first value)", "ratio", _one(curves.semantic_entropy_ratio)
+        "Execution-token entropy",
+        "entropy (nats)",
+        _metric(curves.EXECUTION_ENTROPY),
+        (curves.EXECUTION_ENTROPY,),
     ),
-    Panel("Accuracy", "accuracy", _accuracy),
-    Panel("Mean response length", "tokens", _metric(curves.LENGTH)),
+    Panel(
+        "Semantic entropy (relative to first value)",
+        "ratio",
+        _one(curves.semantic_entropy_ratio),
+        (curves.SEMANTIC_ENTROPY,),
+    ),
+    Panel("Accuracy", "accuracy", _accuracy, (curves.ACCURACY, curves.REWARD)),
+    Panel("Mean response length", "tokens", _metric(curves.LENGTH), (curves.LENGTH,)),
 )
 STYLES = ("-", "--", ":", "-.")
 
@@ -109,10 +141,38 @@ HELDOUT = (
 )
 
 HIERARCHY = (
-    Panel("Planning-token entropy", "entropy (nats)", _metric(curves.PLANNING_ENTROPY)),
-    Panel("Planning-token ratio", "share of tokens", _metric(curves.PLANNING_RATIO)),
-    Panel("Reward", "mean reward", _metric(curves.REWARD)),
-    Panel("Fork-token overlap (top 30% entropy)", "share", _fork),
+    Panel(
+        "Planning-token entropy",
+        "entropy (nats)",
+        _metric(curves.PLANNING_ENTROPY),
+        (curves.PLANNING_ENTROPY,),
+    ),
+    Panel(
+        "Planning-token ratio",
+        "share of tokens",
+        _metric(curves.PLANNING_RATIO),
+        (curves.PLANNING_RATIO,),
+    ),
+    Panel("Reward", "mean reward", _metric(curves.REWARD), (curves.REWARD,)),
+    Panel(
+        "Fork-token overlap (top 30% entropy)",
+        "share",
+        _fork,
+        (curves.FORK_PLANNING_HIGH, curves.FORK_HIGH_PLANNING),
+    ),
+    Panel(
+        "Semantic entropy",
+        "entropy (nats)",
+        _semantic,
+        (curves.SEMANTIC_ENTROPY_MM, curves.SEMANTIC_ENTROPY),
+    ),
+    Panel(
+        "Strategic grams per step",
+        "count",
+        _grams,
+        (curves.GRAM_OCCURRENCES, curves.DISTINCT_GRAMS),
+        yscale="log",
+    ),
 )
 
 
@@ -148,13 +208,18 @@ def draw_panel(ax, panel: Panel, runs: list[Run], phases: list[PhaseResult], win
     ax.set_xlabel("step")
     ax.set_ylabel(panel.ylabel)
     ax.grid(alpha=0.3)
+    if drawn and panel.yscale != "linear":
+        ax.set_yscale(panel.yscale)
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
     if not drawn:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.text(
             0.5,
             0.5,
-            "not logged",
+            empty_reason(panel, runs),
             transform=ax.transAxes,
             ha="center",
             va="center",
@@ -164,6 +229,14 @@ def draw_panel(ax, panel: Panel, runs: list[Run], phases: list[PhaseResult], win
     elif meanings:
         handles = [Line2D([], [], color="0.3", ls=style) for style in meanings.values()]
         ax.legend(handles, [m.rsplit(" (", 1)[0] for m in meanings], fontsize=7, loc="best")
+
+
+def empty_reason(panel: Panel, runs: list[Run]) -> str:
+    """What an empty panel says: a run's own reason for lacking its metrics, else "not logged"."""
+    reasons = [run.why_empty[k] for run in runs for k in panel.keys if k in run.why_empty]
+    if not reasons:
+        return "not logged"
+    return textwrap.fill(reasons[0], 38)
 
 
 def render(
@@ -212,5 +285,6 @@ def heldout_png(runs: list[Run], phases: list[PhaseResult], window: int) -> byte
 
 
 def hierarchy_png(runs: list[Run], phases: list[PhaseResult], window: int) -> bytes:
-    """Planning-token entropy and ratio, reward, fork-token overlap."""
-    return render(HIERARCHY, runs, phases, window, "Planning tokens")
+    """Planning-token entropy and ratio, reward, fork-token overlap, semantic entropy (Miller-
+    Madow beside plug-in) and the gram occurrences and distinct grams behind it."""
+    return render(HIERARCHY, runs, phases, window, "Planning tokens", (2, 3))

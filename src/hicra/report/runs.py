@@ -17,7 +17,10 @@ import yaml
 
 from hicra.errors import HicraError
 from hicra.jsonl import ReadStats, read_jsonl
-from hicra.run_folder import CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE
+from hicra.report.rollouts import RolloutScan
+from hicra.run_folder import CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE, RUN_MARKER
+
+REWARD_AS_ACCURACY = "reward (no hicra/accuracy logged)"
 
 
 class RunError(HicraError):
@@ -26,7 +29,13 @@ class RunError(HicraError):
 
 @dataclass
 class Run:
-    """One run's metrics as float arrays aligned with `steps` (NaN where a step lacks the key)."""
+    """One run's metrics as float arrays aligned with `steps` (NaN where a step lacks the key).
+
+    A run folder's rollouts are streamed from its rollouts.jsonl when the report is built; a
+    rollout dump (`hicra.report.dumps`) comes with them already counted and sampled (`rollouts`),
+    says where it came from and how it was read (`source`), and why a metric is missing
+    (`why_empty`, by metric key: the plots print it in the empty panel).
+    """
 
     path: Path
     label: str
@@ -34,9 +43,20 @@ class Run:
     steps: np.ndarray
     metrics: dict[str, np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    rollouts: RolloutScan | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    why_empty: dict[str, str] = field(default_factory=dict)
+    accuracy_note: str = REWARD_AS_ACCURACY
+
+    @property
+    def is_dump(self) -> bool:
+        """Read from another trainer's rollout dump, not from a hicra run folder."""
+        return bool(self.source)
 
     @property
     def rollouts_path(self) -> Path | None:
+        if self.is_dump:
+            return None
         path = self.path / ROLLOUTS_FILE
         return path if path.is_file() else None
 
@@ -86,12 +106,17 @@ def load_run(folder: str | Path, label: str | None = None) -> Run:
     if not folder.exists():
         raise RunError(f"run folder not found: {folder}")
     if not folder.is_dir():
-        raise RunError(f"{folder}: not a folder (give the run folder that hicra train wrote)")
+        raise RunError(
+            f"{folder}: neither a run folder of hicra train nor a rollout file (.jsonl, "
+            ".jsonl.gz or .parquet)"
+        )
     metrics_path = folder / METRICS_FILE
     if not metrics_path.is_file():
+        if (folder / RUN_MARKER).exists():
+            raise RunError(f"{folder}: no {METRICS_FILE} yet (the run has not logged a step)")
         raise RunError(
-            f"{folder}: no {METRICS_FILE} (not a run folder of hicra train, or the run has not "
-            "logged its first step yet)"
+            f"{folder}: neither a hicra run (no {METRICS_FILE}) nor a rollout dump (no STEP.jsonl "
+            "files, as verl's trainer.rollout_data_dir holds)"
         )
     warnings: list[str] = []
     config = read_config(folder, warnings)

@@ -67,6 +67,9 @@ def run_stats(run: Run, window: int) -> dict[str, Any]:
         values, steps = acc.values[finite], run.steps[finite]
         tail = curves.final_window(len(values))
         stats["accuracy_source"] = "reward" if acc.note else curves.ACCURACY
+        stats["accuracy_from_reward"] = bool(acc.note)
+        if run.is_dump:  # the field it came from, and how it was read
+            stats["accuracy_source"] = run.source["accuracy"]
         stats["final_accuracy"] = float(np.mean(values[-tail:]))
         stats["final_accuracy_steps"] = [int(steps[-tail]), int(steps[-1])]
         stats["mean_accuracy"] = float(np.mean(values))
@@ -147,6 +150,27 @@ def gram_tables(scan: RolloutScan | None, phase: PhaseResult, top: int) -> list[
     return tables
 
 
+def per_step(run: Run) -> dict[str, list[float | None]]:
+    """The run's hierarchy metrics per step (null where absent), for report.json."""
+    keys = (
+        curves.ACCURACY,
+        curves.REWARD,
+        curves.LENGTH,
+        curves.PLANNING_RATIO,
+        curves.SEMANTIC_ENTROPY,
+        curves.SEMANTIC_ENTROPY_MM,
+        curves.GRAM_OCCURRENCES,
+        curves.DISTINCT_GRAMS,
+        curves.PLANNING_ENTROPY,
+        curves.EXECUTION_ENTROPY,
+    )
+    out: dict[str, list[float | None]] = {"step": [int(s) for s in run.steps]}
+    for key in keys:
+        if (values := run.series(key)) is not None:
+            out[key] = [float(v) if np.isfinite(v) else None for v in values]
+    return out
+
+
 def to_json(report: RunReport) -> dict[str, Any]:
     """The run's findings for report.json (machine-readable twin of the HTML summary)."""
     scan = report.rollouts
@@ -155,8 +179,10 @@ def to_json(report: RunReport) -> dict[str, Any]:
         "path": str(report.run.path),
         "credit": report.run.config.get("credit"),
         "hicra_alpha": report.run.config.get("hicra_alpha"),
+        **({"source": report.run.source} if report.run.is_dump else {}),
         **report.stats,
         "phase": report.phase.to_dict(),
+        "per_step": per_step(report.run),
         "rollouts": None
         if scan is None
         else {"total": scan.total, "shown": len(scan.samples), "outcomes": dict(scan.outcomes)},
