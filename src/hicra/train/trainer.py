@@ -14,12 +14,9 @@ left as TRL made them: training is exactly TRL's GRPO. The hierarchy metrics are
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate.utils import gather_object
 from transformers.trainer_callback import ProgressCallback
@@ -58,7 +55,7 @@ from hicra.train.images import (
     multimodal_inputs,
     without_media_tokens,
 )
-from hicra.train.placebo import PLACEBO_FILE, PlaceboUnmatched, draw_placebo
+from hicra.train.outcome import PlanningWatch, outcome_metrics
 from hicra.train.rewards import AccuracyReward, completion_text
 
 
@@ -113,16 +110,12 @@ class HICRATrainer(GRPOTrainer):
         self._window_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entropy, planning)
         self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
         self._last_entropies: torch.Tensor | None = None
-        self.placebo_grams = placebo.load_or_none(self.args.output_dir)
-        self._placebo_warned = False
-        if (
-            self.placebo_grams is None
-            and self.args.placebo_corpus
-            and ("placebo_mask" in self.credit.needs)
-        ):
-            self._draw_placebo_from_corpus(tokenizer)
-        self.placebo_tagger = (
-            PlanningTagger(self.placebo_grams, tokenizer) if self.placebo_grams else None
+        self.control = placebo.control_for(  # placebo n-grams or random tokens, else None
+            self.credit, self.args.seed, self.args.output_dir, self.grams, self.tagger,
+            self.accelerator, self._run_config, self.args.placebo_corpus,
+        )  # fmt: skip
+        self._planning_watch = PlanningWatch(
+            self.args.credit, self.grams.name, self.accelerator.is_main_process
         )
         self.heldout_evaluator = self._heldout_evaluator(heldout)
         self.add_callback(MetricsCallback(self.run_log))
@@ -213,6 +206,11 @@ class HICRATrainer(GRPOTrainer):
         out["advantages"] = self._assign_credit(sequence_advantages, planning, real, out, mode)
         if self.args.hierarchy_metrics:
             self._log_generation_metrics(mode, out["advantages"], planning, real, counts)
+        else:  # what the analysis compares runs on is logged in every run
+            for key, value in outcome_metrics(self._accuracy, planning, real, self._reduce).items():
+                self._metrics[mode][key].append(value)
+        if mode == "train":
+            self._planning_watch.see(self.state.global_step, planning, real, self._reduce)
         if mode == "train" and self._accuracy is not None:
             self._log_group_pass_at_k()
         if mode == "train" and self.args.rollouts_per_step > 0:
@@ -228,12 +226,17 @@ class HICRATrainer(GRPOTrainer):
         mode: str,
     ) -> torch.Tensor:
         """One registry lookup: the credit rule gets only what it declared it needs."""
-        entropies = threshold = placebo = None
-        if "placebo_mask" in self.credit.needs:
-            placebo = self._placebo_mask(out["completion_ids"], real)
-            if self.args.hierarchy_metrics:
-                marked, tokens = self._reduce([float(placebo.sum()), float(real.sum())], "placebo")
-                self._metrics[mode][Metric.PLACEBO_RATIO].append(_ratio(marked, tokens))
+        entropies = threshold = None
+        control: dict[str, torch.Tensor] = {}
+        if self.control is not None:  # a control arm: its mask, its share and run-long ratio
+            mask = self.control.mask(
+                out["completion_ids"], real, planning, self.state.global_step, mode == "train"
+            )
+            control[self.control.need] = mask
+            marked, tokens = self._reduce([float(mask.sum()), float(real.sum())], "placebo")
+            self._metrics[mode][Metric.PLACEBO_RATIO].append(_ratio(marked, tokens))
+            for key, value in self.control.metrics().items() if mode == "train" else ():
+                self._metrics[mode][key].append(value)
         if "entropies" in self.credit.needs:
             entropies = self._generation_entropies(out, mode)
             threshold = self._global_quantile(
@@ -248,51 +251,9 @@ class HICRATrainer(GRPOTrainer):
             quantile=self.args.fork_quantile,
             entropies=entropies,
             entropy_threshold=threshold,
-            placebo_mask=placebo,
+            **control,
         )
         return self.credit.rule(batch)
-
-    def _draw_placebo_from_corpus(self, tokenizer: Any) -> None:
-        """The placebo set drawn from `placebo_corpus` (the same on every process), saved."""
-        texts = placebo.corpus_texts(self.args.placebo_corpus)
-        rows = [np.asarray(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
-        if draw is None:
-            raise HicraError(
-                f"placebo_corpus {self.args.placebo_corpus}: no strategic gram ({self.grams.name}) "
-                "occurs in it, so there is no planning-token ratio to match"
-            )
-        self.placebo_grams = draw.grams
-        if self.accelerator.is_main_process:
-            draw.grams.save(Path(self.args.output_dir) / PLACEBO_FILE)
-
-    def _placebo_mask(self, completion_ids: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """Tokens of the placebo n-grams; the set is drawn on the first batch with planning tokens
-        (the same on every process: drawn from the gathered batch), then saved and kept."""
-        if self.placebo_tagger is None:
-            ids = self.accelerator.pad_across_processes(completion_ids, dim=1, pad_index=0)
-            keep = self.accelerator.pad_across_processes(real.long(), dim=1, pad_index=0)
-            ids, keep = self.accelerator.gather(ids).cpu(), self.accelerator.gather(keep).cpu()
-            rows = [row[mask.bool()].numpy() for row, mask in zip(ids, keep, strict=True)]
-            texts = [self.tagger.decode_with_spans(row)[0] for row in rows]
-            try:
-                draw = draw_placebo(texts, rows, self.grams, self.tagger, self.args.seed)
-            except PlaceboUnmatched as err:  # this batch cannot be matched: try the next one
-                if not self._placebo_warned and self.accelerator.is_main_process:
-                    print(
-                        f"hicra train: placebo: {err}; drawing again on the next batch",
-                        file=sys.stderr,
-                    )
-                self._placebo_warned = True
-                draw = None
-            if draw is None:  # no strategic gram yet: nothing to match, nothing to upweight
-                return torch.zeros_like(real)
-            self.placebo_grams = draw.grams
-            self.placebo_tagger = PlanningTagger(draw.grams, self.tagger.tokenizer)
-            if self.accelerator.is_main_process:
-                draw.grams.save(Path(self.args.output_dir) / PLACEBO_FILE)
-        mask = self.placebo_tagger.token_mask(completion_ids, real, strict=False)
-        return mask.to(real.device)
 
     def _generation_entropies(self, out: dict, mode: str) -> torch.Tensor:
         """Per-token entropies of the policy that sampled the batch (one extra no-grad forward)."""
