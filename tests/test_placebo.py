@@ -104,7 +104,7 @@ def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path)
     first = trainer(2, out)
     first.train()
     saved = StrategicGrams.load(out / PLACEBO_FILE)
-    assert saved.grams == first.control.grams.grams and not set(saved) & set(grams)
+    assert saved.grams == first.control_arm.grams.grams and not set(saved) & set(grams)
     placebo = PlanningTagger(saved, first.processing_class)
     boosted, ratios = 0, []
     for batch in first.generated:
@@ -118,7 +118,7 @@ def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path)
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["hicra/placebo_ratio"] for m in metrics] == pytest.approx(ratios)
     resumed = trainer(3, out)
-    assert resumed.control.grams.grams == saved.grams  # the set is not drawn again
+    assert resumed.control_arm.grams.grams == saved.grams  # the set is not drawn again
     resumed.train(resume_from_checkpoint=True)
     assert StrategicGrams.load(out / PLACEBO_FILE).grams == saved.grams
 
@@ -142,7 +142,7 @@ def test_placebo_drawn_from_a_given_corpus(tiny_model_dir, tmp_path):
     expected = draw_placebo(
         TEXTS, rows_of(tokenizer, TEXTS), GRAMS, PlanningTagger(GRAMS, tokenizer), args.seed
     )
-    assert trainer.control.grams.grams == expected.grams.grams
+    assert trainer.control_arm.grams.grams == expected.grams.grams
     assert StrategicGrams.load(tmp_path / "run" / PLACEBO_FILE).grams == expected.grams.grams
     empty = tmp_path / "plain.txt"
     empty.write_text("The total of the basket is the number of apples.\n")

@@ -110,7 +110,7 @@ class HICRATrainer(GRPOTrainer):
         self._window_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entropy, planning)
         self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
         self._last_entropies: torch.Tensor | None = None
-        self.control = placebo.control_for(  # placebo n-grams or random tokens, else None
+        self.control_arm = placebo.control_for(  # placebo n-grams or random tokens, else None
             self.credit, self.args.seed, self.args.output_dir, self.grams, self.tagger,
             self.accelerator, self._run_config, self.args.placebo_corpus,
         )  # fmt: skip
@@ -228,14 +228,14 @@ class HICRATrainer(GRPOTrainer):
         """One registry lookup: the credit rule gets only what it declared it needs."""
         entropies = threshold = None
         control: dict[str, torch.Tensor] = {}
-        if self.control is not None:  # a control arm: its mask, its share and run-long ratio
-            mask = self.control.mask(
+        if self.control_arm is not None:  # a control arm: its mask, its share and run-long ratio
+            mask = self.control_arm.mask(
                 out["completion_ids"], real, planning, self.state.global_step, mode == "train"
             )
-            control[self.control.need] = mask
+            control[self.control_arm.need] = mask
             marked, tokens = self._reduce([float(mask.sum()), float(real.sum())], "placebo")
             self._metrics[mode][Metric.PLACEBO_RATIO].append(_ratio(marked, tokens))
-            for key, value in self.control.metrics().items() if mode == "train" else ():
+            for key, value in self.control_arm.metrics().items() if mode == "train" else ():
                 self._metrics[mode][key].append(value)
         if "entropies" in self.credit.needs:
             entropies = self._generation_entropies(out, mode)
