@@ -201,3 +201,20 @@ def test_placebo_corpus_needs_the_placebo_credit(tmp_path):
     corpus.write_text("Wait, the apples.\n")
     resolved = resolve_config(["--credit", "placebo", "--placebo-corpus", str(corpus), *out])
     assert resolved.config.placebo_corpus == str(corpus)
+
+
+def test_the_graded_positive_control_grades_and_holds_out_150_problems(tmp_path):
+    """Issue 28 item 8: 10/25/50% of the groups' rewards inverted, beside grpo, at the planned
+    held-out size (150 problems that no seed trains on)."""
+    from hicra.experiment.heldout import build_heldout, training_questions
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "positive-control-graded-cpu.yaml"
+    spec = load_spec(path, str(tmp_path / "out"), check_flags=("--use-cpu",))
+    grades = {
+        arm: spec.run_config(tmp_path, arm, 1).get("reward_corruption", 0.0) for arm in spec.arms
+    }
+    assert grades == {"grpo": 0.0, "corrupt-10": 0.1, "corrupt-25": 0.25, "corrupt-50": 0.5}
+    rows = [json.loads(x) for x in build_heldout(spec, tmp_path).read_text().splitlines()]
+    assert len(rows) == 150 and len({r["question"] for r in rows}) == 150
+    seen = training_questions(spec, tmp_path)
+    assert not {" ".join(r["question"].split()).lower() for r in rows} & seen
