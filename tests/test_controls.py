@@ -97,9 +97,12 @@ def test_random_tokens_run_logs_its_ratio_beside_planning(tiny_model_dir, tmp_pa
 
 # ----------------------------------------------------------------- the placebo's draw
 def test_answer_span_is_the_final_answer_statement():
-    text = b"Let me compute it: 4 + 5 = 9. So the answer is \\boxed{9}. Done"
-    start, end = answer_span(text)
-    assert text[start:end] == b"So the answer is \\boxed{9}"
+    text = b"Add them. Let me compute it: 4 + 5 = 9. So the answer is \\boxed{9}. Done"
+    start, end = answer_span(text)  # back over the sentence that already states 9, not further
+    assert text[start:end] == b"Let me compute it: 4 + 5 = 9. So the answer is \\boxed{9}"
+    other = b"We get 19. So the answer is \\boxed{9}."  # 19 is not 9
+    start, end = answer_span(other)
+    assert other[start:end] == b"So the answer is \\boxed{9}"
     nested = b"First.\nThus \\boxed{\\frac{1}{2}} holds"
     start, end = answer_span(nested)
     assert nested[start:end] == b"Thus \\boxed{\\frac{1}{2}}"

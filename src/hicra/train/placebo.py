@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -106,27 +107,41 @@ def token_coverage(
     return coverage
 
 
+def _sentence_start(lowered: bytes, pos: int) -> int:
+    starts = [i + len(sep) for sep in SENTENCE_BREAKS if (i := lowered.rfind(sep, 0, pos)) >= 0]
+    return max([0, *starts])
+
+
 def answer_span(data: bytes) -> tuple[int, int] | None:
     """Byte span of a completion's final-answer statement: from the start of the sentence that
-    holds the last `\boxed{` to that box's closing brace; without a box, the last sentence that
-    says "answer". None when there is neither. Sentences break at ". ", "! ", "? " and newlines."""
+    holds the last `\boxed{` to that box's closing brace, reaching back over the sentences just
+    before it that already state the boxed value ("compute it: 4 + 5 = 9. So the answer is
+    \boxed{9}"); without a box, the last sentence that says "answer". None when there is neither.
+    Sentences break at ". ", "! ", "? " and newlines."""
     lowered = lowercase_bytes(data)
     at = lowered.rfind(b"\\boxed{")
-    if at >= 0:
-        depth, end = 0, len(lowered)
-        for pos in range(at + len(b"\\boxed"), len(lowered)):
-            depth += {ord("{"): 1, ord("}"): -1}.get(lowered[pos], 0)
-            if depth == 0:
-                end = pos + 1
-                break
-    else:
+    if at < 0:
         at = lowered.rfind(b"answer")
         if at < 0:
             return None
         ends = [i for sep in SENTENCE_BREAKS if (i := lowered.find(sep, at)) >= 0]
-        end = min(ends) + 1 if ends else len(lowered)
-    starts = [i + len(sep) for sep in SENTENCE_BREAKS if (i := lowered.rfind(sep, 0, at)) >= 0]
-    return max([0, *starts]), end
+        return _sentence_start(lowered, at), min(ends) + 1 if ends else len(lowered)
+    depth, end = 0, len(lowered)
+    for pos in range(at + len(b"\\boxed"), len(lowered)):
+        depth += {ord("{"): 1, ord("}"): -1}.get(lowered[pos], 0)
+        if depth == 0:
+            end = pos + 1
+            break
+    start = _sentence_start(lowered, at)
+    value = lowered[at + len(b"\\boxed{") : end - 1].strip()
+    if value:
+        stated = re.compile(rb"(?<![0-9a-z])" + re.escape(value) + rb"(?![0-9a-z])")
+        while start > 0:
+            previous = _sentence_start(lowered, start - 1)
+            if not stated.search(lowered, previous, start):
+                break
+            start = previous
+    return start, end
 
 
 def format_words(format_text: str) -> set[str]:
