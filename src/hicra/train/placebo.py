@@ -71,15 +71,24 @@ def _overlaps_a_gram(candidate: str, grams: StrategicGrams, matcher: GramMatcher
     return any(padded in f" {gram} " for gram in grams)
 
 
-def candidate_ngrams(
-    texts: Sequence[str], grams: StrategicGrams, min_docs: int = 2
-) -> tuple[list[str], list[str]]:
-    """Word n-grams (1-3 words) of the texts that are not strategic grams and overlap none: those
-    in at least `min_docs` texts (frequent), and the rest (rare; used only when the frequent ones
-    cannot mark enough tokens). Each list most frequent first, ties alphabetical."""
+def document_counts(texts: Sequence[str]) -> Counter[str]:
+    """In how many of the texts each word n-gram (1-3 words) occurs."""
     docs: Counter[str] = Counter()
     for text in texts:
         docs.update(set(doc_ngrams(text, *NGRAM_RANGE)))
+    return docs
+
+
+def candidate_ngrams(
+    texts: Sequence[str],
+    grams: StrategicGrams,
+    min_docs: int = MIN_DOCS,
+    docs: Counter[str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Word n-grams (1-3 words) of the texts that are not strategic grams and overlap none: those
+    in at least `min_docs` texts (frequent), and the rest (rare: never drawn). Each list most
+    frequent first, ties alphabetical. `docs`: the texts' `document_counts`, when known."""
+    docs = document_counts(texts) if docs is None else docs
     matcher = GramMatcher(grams)
     ranked = sorted(docs, key=lambda g: (-docs[g], g))
     kept = [g for g in ranked if not _overlaps_a_gram(g, grams, matcher)]
@@ -228,16 +237,9 @@ def draw_placebo(
     goal = real_planning if target is None else max(1, int(target))
     forbidden = planning | answer_tokens(tagger, rows)
     words = format_words(format_text)
-    docs: Counter[str] = Counter()
-    for text in texts:
-        docs.update(set(doc_ngrams(text, *NGRAM_RANGE)))
-    candidates = [
-        gram
-        for gram in sorted(docs, key=lambda g: (-docs[g], g))
-        if docs[gram] >= MIN_DOCS and not words & set(gram.split())
-    ]
-    matcher = GramMatcher(grams)
-    candidates = [g for g in candidates if not _overlaps_a_gram(g, grams, matcher)]
+    docs = document_counts(texts)
+    frequent, _ = candidate_ngrams(texts, grams, MIN_DOCS, docs)
+    candidates = [gram for gram in frequent if not words & set(gram.split())]
     if not candidates:
         return None
     coverage = token_coverage(candidates, tagger, rows)
@@ -292,12 +294,6 @@ def draw_placebo(
     }
     placebo = StrategicGrams(chosen, name=f"placebo-seed{seed}", provenance=provenance)
     return PlaceboDraw(placebo, real_planning / real_tokens, len(covered) / real_tokens, len(pool))
-
-
-def load_or_none(folder: str | Path) -> StrategicGrams | None:
-    """The placebo set saved in a run folder, if any (a resumed run keeps its set)."""
-    path = Path(folder) / PLACEBO_FILE
-    return StrategicGrams.load(path) if path.is_file() else None
 
 
 def corpus_texts(path: str | Path, limit: int = 2000) -> list[str]:
