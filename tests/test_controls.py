@@ -238,3 +238,20 @@ def test_a_placebo_run_writes_the_answer_or_format_key(tiny_model_dir, tmp_path)
         saved["run"]["counts"][-1][2] / saved["run"]["counts"][-1][1]
     )
     assert metrics[0]["hicra/placebo_rematches"] == 0
+
+
+def test_answer_only_completions_leave_nothing_neutral_and_say_so(bytelevel_tokenizer):
+    """The default task's completions are one answer statement ("Let's compute it: 3 + 3 = 6. So
+    the answer is \\boxed{6}." from SmolLM2 on the built-in task): no token is neutral, so the
+    draw is refused with that reason instead of upweighting answer tokens."""
+    from hicra.train.placebo import PlaceboUnmatched
+
+    texts = [
+        f"Let's compute it: {a} + {b} = {a + b}. So the answer is \\boxed{{{a + b}}}."
+        for a in range(1, 5)
+        for b in range(1, 4)
+    ]
+    grams = StrategicGrams(["let's"])
+    tagger = PlanningTagger(grams, bytelevel_tokenizer)
+    with pytest.raises(PlaceboUnmatched, match="nothing neutral to draw a placebo from"):
+        draw_placebo(texts, rows_of(bytelevel_tokenizer, texts), grams, tagger, seed=0)

@@ -225,8 +225,8 @@ def draw_placebo(
     visited in a seeded random order; one is kept when the tokens covered so far stay within
     (1 + 10%) of the target (by default the real grams' token count), until at least (1 - 10%) of
     it is covered. An order that ends outside the band is retried with the next seeded order (up
-    to `ATTEMPTS`); when none fits at any floor, `PlaceboUnmatched`. None when the real grams mark
-    no token (nothing to match yet) or no candidate exists.
+    to `ATTEMPTS`); when none fits at any floor, or no candidate is left, `PlaceboUnmatched`. None
+    when the real grams mark no token (nothing to match yet).
     """
     real_tokens = sum(len(r) for r in rows)
     masks = [tagger.token_mask([r])[0].numpy() if len(r) else np.zeros(0, bool) for r in rows]
@@ -240,12 +240,17 @@ def draw_placebo(
     docs = document_counts(texts)
     frequent, _ = candidate_ngrams(texts, grams, MIN_DOCS, docs)
     candidates = [gram for gram in frequent if not words & set(gram.split())]
+    nothing = PlaceboUnmatched(
+        f"no word n-gram of these {len(rows)} completions is in 2 or more of them outside the "
+        "strategic grams, the final-answer statements and the format instruction: there is "
+        "nothing neutral to draw a placebo from"
+    )
     if not candidates:
-        return None
+        raise nothing
     coverage = token_coverage(candidates, tagger, rows)
     usable = [i for i, covered in enumerate(coverage) if covered and not covered & forbidden]
     if not usable:
-        return None
+        raise nothing
     floors = [frequency_floor(texts, grams)]
     while floors[-1] > MIN_DOCS:
         floors.append(max(MIN_DOCS, floors[-1] // 2))
