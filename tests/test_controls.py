@@ -255,3 +255,20 @@ def test_answer_only_completions_leave_nothing_neutral_and_say_so(bytelevel_toke
     tagger = PlanningTagger(grams, bytelevel_tokenizer)
     with pytest.raises(PlaceboUnmatched, match="nothing neutral to draw a placebo from"):
         draw_placebo(texts, rows_of(bytelevel_tokenizer, texts), grams, tagger, seed=0)
+
+
+def test_random_tokens_counts_resume_from_the_checkpoint_step(tmp_path):
+    from hicra.train.placebo import RandomTokens
+
+    planning = torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0]]).bool()
+    real = torch.ones(2, 4, dtype=torch.bool)
+    ids = torch.zeros(2, 4, dtype=torch.long)
+    accelerator = Accelerator(cpu=True)
+    first = RandomTokens(9, tmp_path, accelerator)
+    masks = [first.mask(ids, real, planning, step) for step in range(3)]
+    assert [row[1:] for row in first.counts.history] == [[3, 3], [6, 6], [9, 9]]
+    resumed = RandomTokens(9, tmp_path, accelerator)  # killed after step 3, resumed from 1
+    again = resumed.mask(ids, real, planning, 1)
+    assert torch.equal(again, masks[1])  # the uninterrupted run's draw at step 1
+    assert [row[0] for row in resumed.counts.history] == [0, 1]
+    assert resumed.metrics()["hicra/placebo_run_ratio"] == 1.0
