@@ -176,8 +176,16 @@ def test_entropy_length_needs_whole_groups_and_sequence_advantages():
 
 
 def test_registry_lists_every_credit_with_its_needs():
-    assert list(CREDITS) == ["grpo", "hicra", "high_entropy", "hicra_entropy_length", "placebo"]
+    assert list(CREDITS) == [
+        "grpo",
+        "hicra",
+        "high_entropy",
+        "hicra_entropy_length",
+        "placebo",
+        "random_tokens",
+    ]
     assert get_credit("placebo").needs == {"placebo_mask"}
+    assert get_credit("random_tokens").needs == {"random_mask"}
     assert not get_credit("grpo").token_level and get_credit("hicra").token_level
     assert get_credit("hicra").needs == frozenset()
     assert get_credit("high_entropy").needs == {"entropies"}

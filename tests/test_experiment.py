@@ -228,10 +228,16 @@ BASE = "base: {max_steps: 2, use_cpu: true}\n"
         (BASE + "arms: {a: {}}\nseeds: []\n", "seeds must be a non-empty list"),
         (BASE + "arms: {a: {seed: 3}}\nseeds: [1]\n", "'seed' is set by the harness"),
         (BASE + "arms: {a: {}}\nseeds: [1]\nbaseline: b\n", "baseline 'b' is not an arm"),
-        (BASE + "arms: {'a/b': {}}\nseeds: [1]\n", "arm name 'a/b' must start with a letter"),
+        (
+            BASE + "arms: {'a/b': {}}\nseeds: [1]\n",
+            "arm name 'a/b' must start with an ASCII letter",
+        ),
         # ".." and "." name folders that are not the arm's: the stated rule is one they break
-        (BASE + "arms: {'..': {}}\nseeds: [1]\n", r"arm name '\.\.' must start with a letter"),
-        (BASE + "arms: {'.': {}}\nseeds: [1]\n", r"arm name '\.' must start with a letter"),
+        (
+            BASE + "arms: {'..': {}}\nseeds: [1]\n",
+            r"arm name '\.\.' must start with an ASCII letter",
+        ),
+        (BASE + "arms: {'.': {}}\nseeds: [1]\n", r"arm name '\.' must start with an ASCII letter"),
         (BASE + "arms: {a: {}}\nseeds: [-1]\n", r"seed -1 is out of range: .* from 0 to"),
         (
             BASE + "arms: {a: {}}\nseeds: [1]\neval: {benchmarks: [aime2042]}\n",

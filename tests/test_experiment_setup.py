@@ -4,8 +4,10 @@ logging default, eval settings that can change without retraining."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hicra.experiment.execute import EVAL_STAMP, eval_plan, training_plan
@@ -120,3 +122,99 @@ def test_a_folder_without_stamps_keeps_evaluations_of_unchanged_settings(tmp_pat
     save_spec(spec, folder)
     make_run(folder, "grpo", 1, [0.5] * 5, heldout=0.4)
     assert eval_plan(spec, folder, saved_eval_fingerprint(folder)) == []
+
+
+# ----------------------------------------------------------------- refused before training
+SMALL = {"max_steps": 2, "use_cpu": True}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"arms": {"héllo": {}, "b": {"beta": 0.1}}},
+            r"arm name 'héllo' must start with an ASCII letter .* non-ASCII character 'é'",
+        ),
+        ({"arms": {"模型": {}}}, r"only ASCII letters.*non-ASCII character '模'"),
+        (
+            {"arms": {"a": {"eval_benchmarks": "gsm8k"}, "b": {"eval_benchmarks": "math500"}}},
+            r"arms 'a' and 'b' differ in eval_benchmarks \('gsm8k' vs 'math500'\)",
+        ),
+        (
+            {"arms": {"a": {}, "b": {"beta": 0.1, "eval_limit": 10}}},
+            r"arms 'a' and 'b' differ in eval_limit \(None vs 10\)",
+        ),
+        (
+            {"arms": {"a": {}, "b": {"beta": 0.1}}, "primary_metric": "training_heldout_final"},
+            r"arm 'a' cannot measure the primary metric 'training_heldout_final': "
+            "eval_benchmarks is not set",
+        ),
+        (
+            {
+                "arms": {"a": {}, "b": {"hierarchy_metrics": False}},
+                "primary_metric": "execution_entropy_end",
+            },
+            r"arm 'b' cannot measure the primary metric 'execution_entropy_end': "
+            "hierarchy_metrics: false",
+        ),
+        (
+            {"arms": {"a": {"credit": "hicra", "placebo_corpus": "no/such/file.jsonl"}}},
+            r"arm 'a': placebo_corpus is used only by credit='placebo' \(this run: "
+            "credit='hicra'\\)",
+        ),
+    ],
+)
+def test_an_experiment_that_cannot_compare_is_refused_in_one_line(tmp_path, capsys, extra, message):
+    from hicra.cli import main
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        yaml.safe_dump({"base": SMALL, "seeds": [1, 2], **extra}, allow_unicode=True),
+        encoding="utf-8",
+    )
+    assert main(["experiment", "run", str(path), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_documented_readouts_are_accepted_as_primary_metrics(tmp_path):
+    """`planning_ratio_end` is in docs/experiment.md's metric table: it was 'unknown'. Every run
+    logs hicra/planning_ratio, hierarchy_metrics or not."""
+    path = tmp_path / "exp.yaml"
+    arms = {"grpo": {"credit": "grpo"}, "hicra": {"credit": "hicra", "hierarchy_metrics": False}}
+    spec = {"base": SMALL, "arms": arms, "seeds": [1, 2], "primary_metric": "planning_ratio_end"}
+    path.write_text(yaml.safe_dump(spec))
+    assert load_spec(path, str(tmp_path / "out")).primary_metric == "planning_ratio_end"
+
+
+def test_placebo_corpus_needs_the_placebo_credit(tmp_path):
+    from hicra.errors import HicraError
+    from hicra.train.config import resolve_config
+
+    out = ["--output-dir", str(tmp_path / "r")]
+    for credit in ("grpo", "hicra", "random_tokens"):
+        with pytest.raises(HicraError, match=f"this run: credit='{credit}'"):
+            resolve_config(["--credit", credit, "--placebo-corpus", "missing.jsonl", *out])
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("Wait, the apples.\n")
+    resolved = resolve_config(["--credit", "placebo", "--placebo-corpus", str(corpus), *out])
+    assert resolved.config.placebo_corpus == str(corpus)
+
+
+def test_the_graded_positive_control_grades_and_holds_out_150_problems(tmp_path):
+    """Issue 28 item 8: 10/25/50% of the groups' rewards inverted, beside grpo, at the planned
+    held-out size (150 problems that no seed trains on)."""
+    from hicra.experiment.heldout import build_heldout, training_questions
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "positive-control-graded-cpu.yaml"
+    spec = load_spec(path, str(tmp_path / "out"), check_flags=("--use-cpu",))
+    grades = {
+        arm: spec.run_config(tmp_path, arm, 1).get("reward_corruption", 0.0) for arm in spec.arms
+    }
+    assert grades == {"grpo": 0.0, "corrupt-10": 0.1, "corrupt-25": 0.25, "corrupt-50": 0.5}
+    rows = [json.loads(x) for x in build_heldout(spec, tmp_path).read_text().splitlines()]
+    assert len(rows) == 150 and len({r["question"] for r in rows}) == 150
+    seen = training_questions(spec, tmp_path)
+    assert not {" ".join(r["question"].split()).lower() for r in rows} & seen

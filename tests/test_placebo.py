@@ -84,7 +84,13 @@ def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path)
 
     def trainer(steps, out):
         args = smoke_config(
-            out, credit="placebo", max_steps=steps, save_strategy="steps", save_steps=1
+            out,
+            credit="placebo",
+            max_steps=steps,
+            save_strategy="steps",
+            save_steps=1,
+            per_device_train_batch_size=32,  # enough completions for n-grams in 2 or more
+            max_completion_length=16,
         )
         return RecordingTrainer(
             model=str(tiny_model_dir),
@@ -98,7 +104,7 @@ def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path)
     first = trainer(2, out)
     first.train()
     saved = StrategicGrams.load(out / PLACEBO_FILE)
-    assert saved.grams == first.placebo.grams.grams and not set(saved) & set(grams)
+    assert saved.grams == first.control_arm.grams.grams and not set(saved) & set(grams)
     placebo = PlanningTagger(saved, first.processing_class)
     boosted, ratios = 0, []
     for batch in first.generated:
@@ -112,7 +118,7 @@ def test_placebo_run_saves_its_set_and_resumes_with_it(tiny_model_dir, tmp_path)
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["hicra/placebo_ratio"] for m in metrics] == pytest.approx(ratios)
     resumed = trainer(3, out)
-    assert resumed.placebo.grams.grams == saved.grams  # the set is not drawn again
+    assert resumed.control_arm.grams.grams == saved.grams  # the set is not drawn again
     resumed.train(resume_from_checkpoint=True)
     assert StrategicGrams.load(out / PLACEBO_FILE).grams == saved.grams
 
@@ -136,7 +142,7 @@ def test_placebo_drawn_from_a_given_corpus(tiny_model_dir, tmp_path):
     expected = draw_placebo(
         TEXTS, rows_of(tokenizer, TEXTS), GRAMS, PlanningTagger(GRAMS, tokenizer), args.seed
     )
-    assert trainer.placebo.grams.grams == expected.grams.grams
+    assert trainer.control_arm.grams.grams == expected.grams.grams
     assert StrategicGrams.load(tmp_path / "run" / PLACEBO_FILE).grams == expected.grams.grams
     empty = tmp_path / "plain.txt"
     empty.write_text("The total of the basket is the number of apples.\n")
@@ -205,7 +211,7 @@ def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
     so once, and the draw is tried again on the next batch. The refusal is forced on the first
     batch here: a random tiny model's completions rarely produce one by themselves."""
     import hicra.train.placebo as placebo_module
-    from hicra.train.placebo import PlaceboUnmatched
+    from hicra.train.placebo import PlaceboDraw, PlaceboUnmatched
 
     calls = []
 
@@ -213,7 +219,8 @@ def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
         calls.append(1)
         if len(calls) == 1:
             raise PlaceboUnmatched("no placebo set matches the real planning-token ratio (test)")
-        return draw_placebo(*args, **kwargs)
+        # words the tiny model emits often (a real draw on its 32 completions rarely matches)
+        return PlaceboDraw(StrategicGrams(["find", "wait", "alternatively"]), 0.01, 0.01, 3)
 
     monkeypatch.setattr(placebo_module, "draw_placebo", refuse_first)
     rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
@@ -221,14 +228,20 @@ def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
     trainer = RecordingTrainer(
         model=str(tiny_model_dir),
         reward_funcs=[punctuation_reward],
-        args=smoke_config(out, credit="placebo", max_steps=2),
+        args=smoke_config(
+            out,
+            credit="placebo",
+            max_steps=2,
+            per_device_train_batch_size=32,
+            max_completion_length=16,
+        ),
         train_dataset=datasets.Dataset.from_list(rows),
         strategic_grams=StrategicGrams(list(",.!?;:"), name="punct"),
     )
     trainer.train()
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["hicra/placebo_ratio"] == 0.0  # the refused batch: no placebo tokens
-    assert metrics[1]["hicra/placebo_ratio"] > 0.0 and len(calls) == 2
+    assert metrics[1]["hicra/placebo_ratio"] > 0.0 and len(calls) >= 2
     assert (out / PLACEBO_FILE).is_file()
     err = capsys.readouterr().err
     assert err.count("drawing again on the next batch") == 1

@@ -159,8 +159,33 @@ def hicra_entropy_length_advantages(
     return torch.where(scaled, token * (1 + alpha * torch.sign(token)), token)
 
 
+def random_token_mask(
+    planning_mask: torch.Tensor, completion_mask: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """The random-tokens control: in each response, as many tokens as it has planning tokens, drawn
+    uniformly among its real tokens that are not planning tokens (all of those when there are fewer).
+
+    So every response keeps its own planning-token ratio and no token is both planning and
+    control. `generator` (a CPU `torch.Generator`) makes the draw reproducible. Returns (B, T) bool.
+    """
+    real = torch.as_tensor(completion_mask).bool().cpu()
+    planning = torch.as_tensor(planning_mask).bool().cpu() & real
+    if planning.shape != real.shape or planning.dim() != 2:
+        raise ValueError(
+            f"planning_mask {tuple(planning.shape)} and completion_mask {tuple(real.shape)} "
+            "must be the same (B, T) shape"
+        )
+    eligible = real & ~planning
+    wanted = planning.sum(dim=1, keepdim=True)
+    scores = torch.rand(real.shape, generator=generator)
+    scores = scores.masked_fill(~eligible, 2.0)  # ineligible tokens sort last
+    rank = scores.argsort(dim=1).argsort(dim=1)  # each token's place in its row's random order
+    mask = eligible & (rank < wanted)
+    return mask.to(torch.as_tensor(completion_mask).device)
+
+
 # --------------------------------------------------------------------------- the credit registry
-NEEDS = ("entropies", "whole_groups", "placebo_mask")
+NEEDS = ("entropies", "whole_groups", "placebo_mask", "random_mask")
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,7 @@ class CreditBatch:
     entropies: torch.Tensor | None = None  # (B, T)
     entropy_threshold: float | None = None  # the quantile over the global batch
     placebo_mask: torch.Tensor | None = None  # (B, T) bool: tokens of the placebo n-grams
+    random_mask: torch.Tensor | None = None  # (B, T) bool: `random_token_mask` of the batch
 
 
 @dataclass(frozen=True)
@@ -230,6 +256,8 @@ def assign_credit(name: str, batch: CreditBatch) -> torch.Tensor:
         raise ValueError(f"credit {name!r} needs the token entropies (CreditBatch.entropies)")
     if "placebo_mask" in credit.needs and batch.placebo_mask is None:
         raise ValueError(f"credit {name!r} needs the placebo mask (CreditBatch.placebo_mask)")
+    if "random_mask" in credit.needs and batch.random_mask is None:
+        raise ValueError(f"credit {name!r} needs the random-token mask (CreditBatch.random_mask)")
     return credit.rule(batch)
 
 
@@ -290,3 +318,13 @@ def hicra_entropy_length_credit(batch: CreditBatch) -> torch.Tensor:
 )
 def placebo_credit(batch: CreditBatch) -> torch.Tensor:
     return hicra_advantages(batch.advantages, batch.placebo_mask, batch.alpha)
+
+
+@register_credit(
+    "random_tokens",
+    description="the simplest control: HICRA's rule on random non-planning tokens, as many in "
+    "each response as it has planning tokens (drawn anew each batch, seeded by the run's seed)",
+    needs=("random_mask",),
+)
+def random_tokens_credit(batch: CreditBatch) -> torch.Tensor:
+    return hicra_advantages(batch.advantages, batch.random_mask, batch.alpha)

@@ -135,6 +135,7 @@ TRAIN = {
     "dataset_limit": OPTIONAL_POSITIVE_INT,
     "accuracy_weight": FINITE,
     "format_weight": FINITE,
+    "reward_corruption": FRACTION,
     "verify_timeout": POSITIVE,
     "verify_workers": POSITIVE_INT,
     "lora_r": NON_NEGATIVE_INT,

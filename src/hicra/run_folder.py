@@ -44,7 +44,9 @@ class Metric:
     ACCURACY = "hicra/accuracy"  # share of completions exactly correct (score >= 1)
     COMPLETIONS = "hicra/completions"  # completions scored in the step (behind ACCURACY)
     PLANNING_RATIO = "hicra/planning_ratio"
-    PLACEBO_RATIO = "hicra/placebo_ratio"  # credit=placebo: placebo-gram tokens / tokens
+    PLACEBO_RATIO = "hicra/placebo_ratio"  # controls (placebo, random_tokens): marked / tokens
+    PLACEBO_RUN_RATIO = "hicra/placebo_run_ratio"  # controls: marked / planning tokens, run-long
+    PLACEBO_REMATCHES = "hicra/placebo_rematches"  # placebo: sets drawn again so far in the run
     PLANNING_ADVANTAGE = "hicra/planning_advantage"
     EXECUTION_ADVANTAGE = "hicra/execution_advantage"
     SEMANTIC_ENTROPY = "hicra/semantic_entropy"

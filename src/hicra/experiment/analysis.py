@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hicra.experiment.checks import horizon_note, occurrence_note
+from hicra.experiment.checks import horizon_note, missing_primary_notes, occurrence_note
 from hicra.experiment.comparisons import adjust, compare, run_values
 from hicra.experiment.controls import arm_checks, control_arms, control_kind
 from hicra.experiment.loading import Loaded, arm_with_credit, load_experiment
@@ -43,6 +43,7 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
     notes = list(loaded.notes)
     if note := horizon_note(loaded.runs, horizon, "the per-arm table and the curves"):
         notes.append(note)
+    notes += missing_primary_notes(loaded.runs, loaded.primary, horizon, loaded.threshold)
     per_run = {
         (item.arm, item.seed): run_values(item, horizon, loaded.threshold) for item in loaded.runs
     }

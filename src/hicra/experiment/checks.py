@@ -4,10 +4,15 @@ ratio, plug-in-only semantic entropy, unequal gram occurrences, and a horizon cu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from hicra.experiment.controls import CONTROL_CREDITS, run_long_ratio
+from hicra.experiment.metrics import LABELS, METRICS
 from hicra.experiment.runs import ExperimentRun
+from hicra.experiment.status import State
 from hicra.run_folder import Metric
 from hicra.train.placebo import TOLERANCE
 
@@ -24,8 +29,8 @@ def run_checks(runs: list[ExperimentRun]) -> list[str]:
             )
         if item.run.config.get("hierarchy_metrics") is False:
             notes.append(
-                f"{item.label}: hierarchy_metrics is false, so its planning ratio and entropies "
-                "were not logged (shown as –)"
+                f"{item.label}: hierarchy_metrics is false, so its entropies and semantic "
+                "entropy were not logged (shown as –); accuracy and the planning ratio were"
             )
         if item.run.config.get("credit") in CONTROL_CREDITS:
             notes.extend(placebo_check(item))
@@ -90,3 +95,60 @@ def horizon_note(runs: list[ExperimentRun], horizon: int, what: str) -> str | No
         f"{what} use steps 1-{horizon}: {', '.join(cutting)} reached only step {horizon} "
         f"(others up to {longest})"
     )
+
+
+def _marked_planning(item: ExperimentRun) -> bool:
+    planning = item.run.series(Metric.PLANNING_RATIO)
+    return planning is not None and bool(np.nanmax(planning) > 0)
+
+
+def no_planning_notes(runs: Sequence[ExperimentRun]) -> list[str]:
+    """Runs that never marked a planning token: hicra and the controls then ran as GRPO. When no
+    run of the experiment marked one, one loud note says the comparison is empty."""
+    from hicra.train.outcome import USES_PLANNING
+
+    logged = [item for item in runs if item.run.series(Metric.PLANNING_RATIO) is not None]
+    if logged and not any(_marked_planning(item) for item in logged):
+        return [
+            "NO RUN MARKED A SINGLE PLANNING TOKEN: hicra and the controls ran as GRPO, so every "
+            "comparison between them is empty (check strategic_grams against what the model says)"
+        ]
+    return [
+        f"{item.label}: no planning token in any step: credit {item.run.config.get('credit')!r} "
+        "ran as GRPO"
+        for item in logged
+        if item.run.config.get("credit") in USES_PLANNING and not _marked_planning(item)
+    ]
+
+
+def heldout_gone_notes(runs: Sequence[ExperimentRun], has_eval: bool) -> list[str]:
+    """Finished runs whose held-out results are missing: with `eval:`, no `eval/results.json`
+    score; trained with `eval_benchmarks`, no `eval/accuracy` line in metrics.jsonl. Each shrinks
+    the paired seeds of every held-out contrast with its arm, so each is named."""
+    notes = []
+    for item in runs:
+        if item.state is not State.FINISHED:
+            continue
+        if has_eval and item.heldout is None:
+            notes.append(
+                f"{item.label}: finished, but its held-out evaluation (eval/results.json) is gone "
+                "or unreadable: its seed drops out of every held-out contrast"
+            )
+        if item.run.config.get("eval_benchmarks") and item.run.series(Metric.EVAL_ACCURACY) is None:
+            notes.append(
+                f"{item.label}: trained with eval_benchmarks, but metrics.jsonl holds no "
+                "eval/accuracy line: its seed drops out of the in-training held-out contrasts"
+            )
+    return notes
+
+
+def missing_primary_notes(
+    runs: Sequence[ExperimentRun], primary: str, horizon: int, threshold: float
+) -> list[str]:
+    """Finished runs that lack the primary metric, named as such (not blamed on anything else)."""
+    read = METRICS[primary].read
+    return [
+        f"{item.label}: the primary metric ({LABELS[primary]}) is missing from this run"
+        for item in runs
+        if item.state is State.FINISHED and read(item, horizon, threshold) is None
+    ]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hicra.experiment.metrics import COMPARED, METRICS
+from hicra.experiment.metrics import METRICS, compared_metrics
 from hicra.experiment.problems import PROBLEM_LEVEL, Scores, problem_scores
 from hicra.experiment.runs import ExperimentRun
 from hicra.experiment.stats import crossed, holm, paired
@@ -40,7 +40,7 @@ def compare(
         pair = [i for i in runs if i.arm in (arm, other)]
         pair_horizon = min(i.last_step for i in pair)
         values = {(i.arm, i.seed): run_values(i, pair_horizon, threshold) for i in pair}
-        for metric in COMPARED:
+        for metric in compared_metrics(primary):
             mine, theirs = _by_seed(values, arm, metric), _by_seed(values, other, metric)
             if not mine and not theirs:
                 continue

@@ -24,6 +24,7 @@ CONTROL_CREDITS = ("placebo", "random_tokens")
 GRAMS_KEY = "answer_or_format"  # placebo_grams.json: drawn grams overlapping the answer or format
 TOKEN_WEIGHTED = "token-weighted sum over steps"
 MEAN_OF_STEPS = "mean of per-step ratios (no token counts logged)"
+CUMULATIVE = "cumulative token counts over the run (hicra/placebo_run_ratio)"
 
 
 @dataclass
@@ -87,6 +88,18 @@ def check_run(item: ExperimentRun) -> RunControl:
                 f"it marked {check.ratio:.2f}x the planning tokens ({how}), beyond the "
                 f"+-{TOLERANCE:.0%} match"
             )
+    if found is not None:
+        logged = item.run.series(Metric.PLACEBO_RUN_RATIO)
+        finite = logged[np.isfinite(logged)] if logged is not None else np.array([])
+        if finite.size and check.marked != 0:
+            # the trainer's cumulative counts: exact, where the per-step shares are estimates
+            check.ratio, check.how = float(finite[-1]), CUMULATIVE
+            check.problems = [p for p in check.problems if "beyond the" not in p]
+            if abs(check.ratio - 1) > TOLERANCE:
+                check.problems.append(
+                    f"it marked {check.ratio:.2f}x the planning tokens ({CUMULATIVE}), beyond "
+                    f"the +-{TOLERANCE:.0%} match"
+                )
     if credit == "placebo":
         path = item.run.path / PLACEBO_FILE
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hicra.experiment import EXPERIMENT_FILE, SEED_PREFIX
-from hicra.experiment.checks import run_checks
+from hicra.experiment.checks import heldout_gone_notes, no_planning_notes, run_checks
 from hicra.experiment.controls import CONTROL_CREDITS
 from hicra.experiment.metrics import METRICS, primary_metric
 from hicra.experiment.runs import ExperimentRun
@@ -114,7 +114,7 @@ def load_experiment(
     loaded = Loaded(folder, runs, arms, seeds, chosen, float(threshold), arm_keys, missing, notes)
     loaded.has_eval = has_eval
     loaded.primary = primary_metric(saved)
-    if loaded.primary not in METRICS or not METRICS[loaded.primary].compared:
+    if loaded.primary not in METRICS:
         raise ExperimentError(
             f"{folder / EXPERIMENT_FILE}: unknown primary_metric {loaded.primary!r}"
         )
@@ -126,6 +126,8 @@ def load_experiment(
         else default_contrasts(loaded)
     )
     loaded.notes.extend(run_checks(loaded.runs))
+    loaded.notes.extend(no_planning_notes(loaded.runs))
+    loaded.notes.extend(heldout_gone_notes(loaded.runs, has_eval))
     return loaded
 
 

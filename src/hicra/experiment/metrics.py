@@ -181,3 +181,9 @@ def primary_metric(saved: dict) -> str:
     if saved.get("primary_metric"):
         return str(saved["primary_metric"])
     return "heldout_accuracy" if saved.get("eval") else "mean_accuracy"
+
+
+def compared_metrics(primary: str) -> tuple[str, ...]:
+    """The metrics arms are tested on: the compared ones, plus the primary when the experiment
+    file names a readout (planning_ratio_end, say) as its primary metric."""
+    return COMPARED if primary in COMPARED else (primary, *COMPARED)

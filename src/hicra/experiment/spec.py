@@ -60,9 +60,19 @@ HELDOUT_KEYS = ("dataset", "dataset_kwargs", "size", "seed")
 SET_BY_HARNESS = ("seed", "data_seed", "output_dir", "resume")
 ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ARM_RULE = (
-    "must start with a letter or digit, then only letters, digits, '.', '_' or '-', at most 64 "
-    "characters (it names a folder)"
+    "must start with an ASCII letter or digit, then only ASCII letters, digits, '.', '_' or '-', "
+    "at most 64 characters (it names a folder, on every file system)"
 )
+# in-training held-out settings: arms that differ in them are measured on different problem sets
+# or by different scores, so held-out metrics would compare unlike things
+HELDOUT_TRAIN_KEYS = (
+    "eval_benchmarks",
+    "eval_limit",
+    "eval_samples",
+    "eval_temperature",
+    "eval_max_new_tokens",
+)
+CONTROL_CREDITS = ("placebo", "random_tokens")
 SEED_RANGE = (0, 2**32 - 1)  # what numpy and torch take as a seed
 DEFAULT_THRESHOLD = 0.5
 
@@ -177,7 +187,9 @@ def load_spec(
         contrasts,
     )
     _check_arms_differ(spec, where)
+    _check_same_heldout(spec, where)
     _resolve_every_arm(spec, where, check_flags)
+    _check_primary_is_logged(spec, where)
     return spec
 
 
@@ -201,7 +213,9 @@ def _arms(value: Any, where: str) -> dict[str, dict[str, Any]]:
     for name, overrides in value.items():
         name = str(name)
         if not ARM_NAME.fullmatch(name):
-            raise ExperimentError(f"{where}: arm name {name!r} {ARM_RULE}")
+            odd = next((c for c in name if not c.isascii()), None)
+            which = f" (it holds the non-ASCII character {odd!r})" if odd else ""
+            raise ExperimentError(f"{where}: arm name {name!r} {ARM_RULE}{which}")
         overrides = overrides or {}
         if not isinstance(overrides, dict):
             raise ExperimentError(f"{where}: arm {name!r}: overrides must be a mapping")
@@ -297,12 +311,12 @@ def _check_eval_settings(evaluation: dict[str, Any], where: str) -> None:
 
 def _primary_metric(value: Any, evaluation: dict[str, Any], where: str) -> str | None:
     """`primary_metric:` must name a metric that arms are compared on (and can be measured)."""
-    from hicra.experiment.metrics import COMPARED, METRICS
+    from hicra.experiment.metrics import METRICS
 
     if value is None:
         return None
-    if value not in COMPARED:
-        raise _unknown(str(value), COMPARED, f"{where}: primary_metric")
+    if value not in METRICS:
+        raise _unknown(str(value), tuple(METRICS), f"{where}: primary_metric")
     if METRICS[value].needs_eval and not evaluation:
         raise ExperimentError(f"{where}: primary_metric {value!r} needs an eval: section")
     return str(value)
@@ -330,6 +344,48 @@ def _contrasts(value: Any, arms: dict[str, Any], where: str) -> list[list[str]] 
             raise ExperimentError(f"{where}: contrast {pair!r} is listed twice")
         pairs.append([a, b])
     return pairs
+
+
+def _check_same_heldout(spec: ExperimentSpec, where: str) -> None:
+    """Arms must be held out on one problem set, scored one way: a difference in an in-training
+    held-out setting between two arms is refused (set it in base)."""
+    for key in HELDOUT_TRAIN_KEYS:
+        values = {arm: {**spec.base, **overrides}.get(key) for arm, overrides in spec.arms.items()}
+        first = next(iter(values))
+        for arm, value in values.items():
+            if value != values[first]:
+                raise ExperimentError(
+                    f"{where}: arms {first!r} and {arm!r} differ in {key} ({values[first]!r} vs "
+                    f"{value!r}): their held-out metrics would compare different problem sets or "
+                    f"scores; set {key} in base"
+                )
+
+
+def primary_removed_by(config: dict[str, Any], primary: str) -> str | None:
+    """Why a run with this `hicra train` config would not log what `primary` is read from (None:
+    it logs it). hicra/accuracy and hicra/planning_ratio are logged by every run."""
+    heldout = primary in ("training_heldout_final", "training_heldout_auc")
+    if heldout and not config.get("eval_benchmarks"):
+        return "eval_benchmarks is not set: no held-out evaluation while training"
+    lens = primary in ("execution_entropy_end", "semantic_entropy_end", "gram_occurrences_end")
+    if lens and config.get("hierarchy_metrics") is False:
+        return "hierarchy_metrics: false turns off the hierarchy metrics"
+    if primary == "placebo_ratio_end" and config.get("credit", "hicra") not in CONTROL_CREDITS:
+        return f"credit {config.get('credit', 'hicra')!r} is not a control (no hicra/placebo_ratio)"
+    return None
+
+
+def _check_primary_is_logged(spec: ExperimentSpec, where: str) -> None:
+    """An arm whose settings remove the primary metric is refused before anything trains."""
+    from hicra.experiment.metrics import primary_metric
+
+    primary = primary_metric(spec.to_dict())
+    for arm in spec.arms:
+        why = primary_removed_by(spec.run_config(Path("."), arm, spec.seeds[0]), primary)
+        if why:
+            raise ExperimentError(
+                f"{where}: arm {arm!r} cannot measure the primary metric {primary!r}: {why}"
+            )
 
 
 def _check_arms_differ(spec: ExperimentSpec, where: str) -> None:

@@ -155,6 +155,11 @@ class HICRAConfig(GRPOConfig):
                 "response by one sequence ratio and the mean advantage, which voids token-level "
                 "credit; use importance_sampling_level='token', or credit='grpo'"
             )
+        if self.placebo_corpus is not None and "placebo_mask" not in credit.needs:
+            raise HicraError(
+                f"placebo_corpus is used only by credit='placebo' (this run: credit="
+                f"{self.credit!r}): remove placebo_corpus, or set credit: placebo"
+            )
         if "whole_groups" in credit.needs:
             check_whole_groups(
                 self.credit,
@@ -241,6 +246,14 @@ class TrainArgs:
     )
     format_weight: float = field(
         default=0.0, metadata={"help": "Weight of the \\boxed{} format reward (0: not used)."}
+    )
+    reward_corruption: float = field(
+        default=0.0,
+        metadata={
+            "help": "Positive control: the share of prompt groups (0-1) whose accuracy reward is "
+            "inverted (1 - r), spread evenly over the run by a schedule drawn from the seed "
+            "(hicra/accuracy still counts the real correct answers). 0: off."
+        },
     )
     lora_r: int = field(default=0, metadata={"help": "LoRA rank (0: full fine-tuning)."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})

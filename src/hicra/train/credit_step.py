@@ -3,7 +3,7 @@
 TRL has generated, scored and computed the (B,) group advantages; the tagger marks planning tokens
 in the completion ids (image and video token ids never count), and the credit chosen by
 `args.credit` (`hicra.advantages.CREDITS`) turns the advantages into what the loss uses, given
-only what it declared it needs: the placebo mask, or the entropies of the sampling policy (one
+only what it declared it needs: a control arm's mask (placebo n-grams or random tokens), or the entropies of the sampling policy (one
 extra no-grad forward pass) and their cross-process quantile.
 """
 
@@ -55,12 +55,17 @@ def assign_credit(
 ) -> torch.Tensor:
     """One registry lookup: the credit rule gets only what it declared it needs."""
     args = trainer.args
-    entropies = threshold = placebo = None
-    if "placebo_mask" in trainer.credit.needs:
-        placebo = trainer.placebo.mask(out["completion_ids"], real)
-        if args.hierarchy_metrics:
-            marked, tokens = trainer._reduce([float(placebo.sum()), float(real.sum())], "placebo")
-            trainer._metrics[mode][Metric.PLACEBO_RATIO].append(ratio(marked, tokens))
+    entropies = threshold = None
+    control: dict[str, torch.Tensor] = {}
+    if trainer.control_arm is not None:  # a control arm: its mask, its share and run-long ratio
+        mask = trainer.control_arm.mask(
+            out["completion_ids"], real, planning, trainer.state.global_step, mode == "train"
+        )
+        control[trainer.control_arm.need] = mask
+        marked, tokens = trainer._reduce([float(mask.sum()), float(real.sum())], "placebo")
+        trainer._metrics[mode][Metric.PLACEBO_RATIO].append(ratio(marked, tokens))
+        for key, value in trainer.control_arm.metrics().items() if mode == "train" else ():
+            trainer._metrics[mode][key].append(value)
     if "entropies" in trainer.credit.needs:
         entropies = trainer._generation_entropies(out, mode)
         threshold = trainer._global_quantile(
@@ -75,7 +80,7 @@ def assign_credit(
         quantile=args.fork_quantile,
         entropies=entropies,
         entropy_threshold=threshold,
-        placebo_mask=placebo,
+        **control,
     )
     return trainer.credit.rule(batch)
 

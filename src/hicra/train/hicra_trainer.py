@@ -12,7 +12,7 @@ left as TRL made them: training is exactly TRL's GRPO. The hierarchy metrics are
 
 The class is wiring only; each job lives in its own module: `credit_step` (planning mask and
 credit), `generation_metrics` and `entropy_metrics` (the hierarchy lens), `rollout_log`,
-`placebo.PlaceboMarker`, `heldout_eval.HeldoutEvaluator` (held-out evaluation), `images` (the
+`placebo.control_for` (the control arms' masks), `heldout_eval.HeldoutEvaluator` (held-out evaluation), `images` (the
 vision-language hooks), `run_start` (resume, config.yaml), `collectives` (cross-process sums).
 """
 
@@ -29,7 +29,7 @@ from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.run_folder import RunLog
 from hicra.tagging import PlanningTagger
-from hicra.train import collectives
+from hicra.train import collectives, placebo
 from hicra.train.callbacks import CompactProgressCallback, MetricsCallback
 from hicra.train.config import HICRAConfig
 from hicra.train.credit_step import (
@@ -42,7 +42,7 @@ from hicra.train.entropy_metrics import EntropyWindow, accumulate_entropy_metric
 from hicra.train.generation_metrics import log_generation_metrics, log_group_pass_at_k
 from hicra.train.heldout_eval import HeldoutEvaluator, HeldoutSet
 from hicra.train.images import images_per_row, media_token_ids
-from hicra.train.placebo import PlaceboMarker
+from hicra.train.outcome import PlanningWatch, outcome_metrics
 from hicra.train.rewards import AccuracyReward
 from hicra.train.rollout_log import log_rollouts
 from hicra.train.run_start import start_run_folder
@@ -104,13 +104,12 @@ class HICRATrainer(GRPOTrainer):
         self.entropy_window = EntropyWindow()  # loss-time values of one optimizer step
         self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
         self._last_entropies: torch.Tensor | None = None
-        needs_placebo = "placebo_mask" in self.credit.needs
-        self.placebo = PlaceboMarker(
-            self.args.output_dir,
-            self.tagger,
-            self.args.seed,
-            self.accelerator,
-            corpus=self.args.placebo_corpus if needs_placebo else None,
+        self.control_arm = placebo.control_for(  # placebo n-grams or random tokens, else None
+            self.credit, self.args.seed, self.args.output_dir, self.grams, self.tagger,
+            self.accelerator, self._run_config, self.args.placebo_corpus,
+        )  # fmt: skip
+        self._planning_watch = PlanningWatch(
+            self.args.credit, self.grams.name, self.accelerator.is_main_process
         )
         self.heldout_evaluator = HeldoutEvaluator.for_run(self, heldout, self._run_config)
         self.add_callback(MetricsCallback(self.run_log))
@@ -146,6 +145,11 @@ class HICRATrainer(GRPOTrainer):
         out["advantages"] = assign_credit(self, sequence_advantages, planning, real, out, mode)
         if self.args.hierarchy_metrics:
             log_generation_metrics(self, mode, out["advantages"], planning, real, counts)
+        else:  # what the analysis compares runs on is logged in every run
+            for key, value in outcome_metrics(self._accuracy, planning, real, self._reduce).items():
+                self._metrics[mode][key].append(value)
+        if mode == "train":
+            self._planning_watch.see(self.state.global_step, planning, real, self._reduce)
         if mode == "train" and self._accuracy is not None:
             log_group_pass_at_k(self)
         if mode == "train" and self.args.rollouts_per_step > 0:

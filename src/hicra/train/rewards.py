@@ -9,6 +9,8 @@ read only the explicit final answer (see `hicra.answers.extract_answer`).
 from __future__ import annotations
 
 import json
+import math
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,3 +110,53 @@ class FormatReward:
 
     def __call__(self, prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
         return [1.0 if last_boxed(completion_text(c)) else 0.0 for c in completions]
+
+
+class CorruptedAccuracy(AccuracyReward):
+    """The accuracy reward inverted (1 - r) on a share `fraction` of the prompt groups: a positive
+    control whose harm is graded by the fraction (an inverted group pushes away from its right
+    answers, so the net learning signal is about 1 - 2 * fraction of GRPO's).
+
+    Groups are numbered over the run (step x groups per step + the group's place in the global
+    batch, the same on every process) and group k is inverted when floor((k + 1) f + u) exceeds
+    floor(k f + u), with u drawn from the seed: every run inverts floor or ceil of f x its groups,
+    evenly spread, reproducibly. `last_scores` keep the real scores (hicra/accuracy).
+    """
+
+    def __init__(
+        self,
+        verifier: Any = None,
+        partial_credit: bool = False,
+        *,
+        fraction: float,
+        seed: int,
+        group_size: int,
+    ) -> None:
+        super().__init__(verifier, partial_credit)
+        self.fraction, self.group_size = float(fraction), int(group_size)
+        self.phase = random.Random(f"reward_corruption/{seed}").random()
+        self.inverted_groups = 0
+
+    def inverted(self, group: int) -> bool:
+        """Whether run-wide group number `group` gets the inverted reward."""
+        f, u = self.fraction, self.phase
+        return math.floor((group + 1) * f + u) > math.floor(group * f + u)
+
+    def __call__(self, prompts: list[Any], completions: list[Any], answer: list[str], **kw: Any):
+        scores = super().__call__(prompts, completions, answer, **kw)
+        state = kw.get("trainer_state")
+        if not self.fraction or state is None:
+            return scores
+        from accelerate import PartialState
+
+        process = PartialState()
+        local = len(scores)
+        first = process.process_index * local  # this process's slice of the global batch
+        groups_per_step = local * process.num_processes // self.group_size
+        out = list(scores)
+        for i in range(local):
+            group = state.global_step * groups_per_step + (first + i) // self.group_size
+            if self.inverted(group):
+                out[i] = 1.0 - out[i]
+                self.inverted_groups += (first + i) % self.group_size == 0
+        return out

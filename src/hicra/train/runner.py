@@ -91,7 +91,7 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     from hicra.context import ContextFit, context_length
     from hicra.models import model_kind, resolve_model_path
     from hicra.train.images import check_modality, load_processing
-    from hicra.train.rewards import AccuracyReward, FormatReward
+    from hicra.train.rewards import AccuracyReward, CorruptedAccuracy, FormatReward
 
     model_path = resolve_model_path(args.model)
     processing = load_processing(args.model, args.max_image_pixels)  # a processor for a VLM
@@ -123,6 +123,14 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         raise DataError(f"dataset has {len(dataset)} rows, fewer than one batch needs")
     verifier = MathVerifier(args.verify_workers, args.verify_timeout)
     rewards: list[Any] = [AccuracyReward(verifier, partial_credit=args.partial_credit)]
+    if args.reward_corruption:  # the graded positive control
+        rewards[0] = CorruptedAccuracy(
+            verifier,
+            args.partial_credit,
+            fraction=args.reward_corruption,
+            seed=config.seed,
+            group_size=config.num_generations,
+        )
     weights = [args.accuracy_weight]
     if args.format_weight:
         rewards.append(FormatReward())
