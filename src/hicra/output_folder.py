@@ -8,6 +8,7 @@ by exclusive creation, never by checking first.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -19,8 +20,23 @@ from hicra.errors import HicraError
 def refuse_file(
     folder: str | os.PathLike[str], what: str = "output folder", error: type = HicraError
 ) -> Path:
-    """`folder` as a Path; `error` if something that is not a folder is already there."""
+    """`folder` as a Path; `error` if something that is not a folder is already there (a symbolic
+    link that leads nowhere counts: mkdir would say "File exists", open "not found")."""
     folder = Path(folder)
+    if folder.is_symlink() and not folder.exists():
+        try:
+            folder.resolve(strict=True)
+            problem = "cannot be followed"
+        except RuntimeError:  # Python < 3.13 raises RuntimeError for a loop
+            problem = "is a symbolic link loop"
+        except OSError as err:
+            loop = err.errno == errno.ELOOP
+            problem = (
+                "is a symbolic link loop"
+                if loop
+                else f"is a symbolic link to {os.readlink(folder)}, which does not exist"
+            )
+        raise error(f"{what} {folder} {problem}; give another folder, or fix or remove the link")
     if folder.exists() and not folder.is_dir():
         raise error(f"{what} {folder} is a file, not a folder")
     return folder
