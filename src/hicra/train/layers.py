@@ -20,7 +20,12 @@ from hicra.yaml_io import load_yaml_file
 
 BUILTIN_CONFIGS = ("default",)
 # Fields that the trainer adds to config.yaml or that TrainingArguments derives itself.
-RECORD_ONLY = {"hicra_version", "model_name_or_path", "strategic_grams_resolved"}
+RECORD_ONLY = {
+    "hicra_version",
+    "model_name_or_path",
+    "strategic_grams_resolved",
+    "heldout_content_hash",  # train.resume: what the held-out curve measures
+}
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
