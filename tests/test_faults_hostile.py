@@ -85,3 +85,80 @@ def test_an_output_folder_that_is_a_broken_link_is_named(tmp_path, kind, capsys)
         assert main(["train", "--output-dir", str(link), "--max-steps", "1", *resume]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{link} {expected}" in err, err
+
+
+# ----------------------------------------------------------------------------- a full disk
+FULL_DISK_SCRIPT = r"""
+set -u
+mount -t tmpfs -o size=2m tmpfs "$RUNS" || exit 77
+mount -t tmpfs -o size=8k tmpfs "$EVALS" || exit 77
+hicra() {
+  label=$1 command=$2
+  shift 2
+  "$PYTHON" -m hicra.cli "$command" "$@" 2>"$LOG.$command.$label" >/dev/null
+  echo "$command $label rc=$?"
+}
+train="--model $MODEL --dataset $DATA --output-dir $RUNS/run --max-steps 3 --num-generations 4
+ --per-device-train-batch-size 8 --max-completion-length 8 --save-steps 1 --use-cpu --seed 3
+ --verify-workers 1"
+hicra full train $train
+evals="--model $MODEL --benchmarks $BENCH --output-dir $EVALS/eval --max-new-tokens 8
+ --no-progress"
+hicra full eval $evals
+ls "$RUNS/run" > "$LOG.after-full"
+mount -o remount,size=16m "$RUNS" && mount -o remount,size=1m "$EVALS"
+hicra resumed train $train --resume
+hicra resumed eval $evals
+"""
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_and_the_run_resumes(tiny_model_dir, tmp_path):
+    """A real full disk (a 2 MB tmpfs for the run: checkpoint-1 fits, checkpoint-2 does not; an
+    8 kB one for the evaluation's samples), mounted in a user namespace. Before: tracebacks
+    (safetensors' "No space left on device", torch's "unexpected pos", OSError Errno 28)."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare to mount a small tmpfs")
+    runs, evals = tmp_path / "runs", tmp_path / "evals"
+    runs.mkdir()
+    evals.mkdir()
+    rows = [{"question": f"What is {i} + {i + 1}?", "answer": str(2 * i + 1)} for i in range(40)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows[:30]))
+    env = {
+        **os.environ,
+        "RUNS": str(runs),
+        "EVALS": str(evals),
+        "MODEL": str(tiny_model_dir),
+        "DATA": str(data),
+        "BENCH": str(bench),
+        "LOG": str(tmp_path / "log"),
+        "PYTHON": sys.executable,
+    }
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "bash", "-c", FULL_DISK_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode == 77 or "unshare: " in done.stderr:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace: {done.stderr.strip()[:200]}")
+    assert done.stdout.split("\n")[:2] == ["train full rc=2", "eval full rc=2"], done.stdout
+    for command, folder in (("train", runs / "run"), ("eval", evals / "eval")):
+        err = (tmp_path / f"log.{command}.full").read_text()
+        said = [line for line in re.split(r"[\r\n]", err) if line.startswith("hicra ")]
+        assert len(said) == 1 and "Traceback" not in err, err  # besides the progress bar
+        assert said[0].startswith(f"hicra {command}: error: no space left on the device of the ")
+        assert str(folder) in said[0]
+    after = (tmp_path / "log.after-full").read_text().split()
+    assert "checkpoint-1" in after and "final_model" not in after  # resumable, not finished
+    assert done.stdout.split("\n")[2:4] == ["train resumed rc=0", "eval resumed rc=0"]

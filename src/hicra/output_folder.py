@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,3 +81,47 @@ def set_aside(path: Path, prefix: str, suffix: str = "") -> Path:
     target = first_free(lambda tail: path.with_name(f"{prefix}{stamp}{tail}{suffix}"), claim)
     os.replace(path, target)  # onto the empty claim: atomic, and a folder may replace one
     return target
+
+
+# --------------------------------------------------------------------------- a full disk
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+LOW_SPACE = 1 << 20  # bytes: below this, a write error that lost its errno was a full disk
+
+
+class DiskFull(HicraError):
+    """The disk holding an output folder filled up; the message names the folder and what to do."""
+
+
+def disk_full(err: BaseException, folder: str | os.PathLike[str]) -> bool:
+    """Whether `err`, raised while writing into `folder`, means its disk (or quota) is full.
+
+    ENOSPC/EDQUOT anywhere in the exception chain, or the words libraries put in their own
+    errors (safetensors: "No space left on device"); torch.save loses the errno ("unexpected
+    pos"), so an OSError or RuntimeError with less than LOW_SPACE bytes left in `folder` counts.
+    """
+    seen: BaseException | None = err
+    for _ in range(16):  # a chain is short; a cycle of contexts ends here too
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
+            return True
+        if any(words in str(seen) for words in ("No space left on device", "Disk quota")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if not isinstance(err, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE
+    except OSError:
+        return False
+
+
+def disk_full_error(
+    err: BaseException, folder: str | os.PathLike[str], what: str, then: str
+) -> DiskFull:
+    """The one line for a full disk: which folder, the error in brief, and what to do `then`."""
+    detail = str(err).splitlines()[0][:120] if str(err) else ""
+    return DiskFull(
+        f"no space left on the device of the {what} {folder} ({type(err).__name__}: {detail}); "
+        f"free some space, then {then}"
+    )

@@ -271,6 +271,19 @@ def run(argv: list[str]) -> int:
                 raise
 
 
+def _full_or(err: Exception, folder: Path) -> Exception:
+    """A full disk while training or saving: one line naming the run folder; the run stays
+    resumable (a checkpoint cut short is removed by --resume, which starts from the newest
+    complete one). Any other error is returned as it was."""
+    from hicra.output_folder import disk_full, disk_full_error
+
+    if isinstance(err, HicraError) or not disk_full(err, folder):
+        return err
+    return disk_full_error(
+        err, folder, "run folder", "continue the run with the same command and --resume"
+    )
+
+
 def _check_resume(folder: Path, config: Any, prepared: Prepared) -> None:
     """Every setting against the run's config.yaml, and the held-out problems against their
     recorded hashes (`train.resume`); the verifier is closed when the resume is refused."""
@@ -289,9 +302,15 @@ def _check_resume(folder: Path, config: Any, prepared: Prepared) -> None:
 
 def _train(config: Any, args: TrainArgs, prepared: Prepared, folder: Path) -> int:
     trainer = build_trainer(config, args, prepared)
-    trainer.train(resume_from_checkpoint=True if args.resume else None)
     final = folder / FINAL_MODEL_DIR
-    trainer.save_model(str(final))
+    try:
+        trainer.train(resume_from_checkpoint=True if args.resume else None)
+        trainer.save_model(str(final))
+    except Exception as err:  # safetensors' SafetensorError is neither OSError nor RuntimeError
+        full = _full_or(err, folder)
+        if full is err:
+            raise
+        raise full from None
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final))
         print(f"hicra train: run folder {folder} (final model in {final})")
