@@ -162,3 +162,24 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_the_run_resumes(tiny_mode
     after = (tmp_path / "log.after-full").read_text().split()
     assert "checkpoint-1" in after and "final_model" not in after  # resumable, not finished
     assert done.stdout.split("\n")[2:4] == ["train resumed rc=0", "eval resumed rc=0"]
+
+
+def test_a_full_disk_anywhere_else_is_one_line_naming_the_file(capsys):
+    """Commands that do not name their folder themselves: the CLI turns ENOSPC and EDQUOT into one
+    line naming the file; any other OSError is not hidden."""
+    import errno
+
+    from hicra.cli import _guarded
+
+    def full() -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/report/index.html")
+
+    assert _guarded("report", full) == 2
+    said = capsys.readouterr().err
+    assert said == "hicra report: error: no space left on device writing /data/report/index.html\n"
+
+    def other() -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        _guarded("report", other)
