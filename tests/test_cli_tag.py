@@ -52,3 +52,24 @@ def test_console_script_reads_stdin(smollm2_tokenizer):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("[[Let me]] think.")
+
+
+def test_tag_reads_a_pipe_and_dev_null(tmp_path, capsys, smollm2_tokenizer):
+    """`--file <(echo ...)` is a pipe (/dev/fd/N) and /dev/null a device: both are read as files
+    (they were refused as "file not found"); /dev/null holds no text, which is said."""
+    import os
+
+    (tmp_path / "g.txt").write_text("also\n")
+    read, write = os.pipe()
+    os.write(write, b"So also x")
+    os.close(write)
+    try:
+        args = ["tag", "--file", f"/dev/fd/{read}", "--grams", str(tmp_path / "g.txt")]
+        assert main([*args, "--format", "brackets"]) == 0
+    finally:
+        os.close(read)
+    assert capsys.readouterr().out.startswith("So[[ also]] x")
+    assert main(["tag", "--file", "/dev/null"]) == 2
+    assert capsys.readouterr().err.strip() == "hicra tag: error: the text is empty: nothing to tag"
+    assert main(["tag", "--file", str(tmp_path)]) == 2
+    assert "is a folder, not a text file" in capsys.readouterr().err

@@ -345,3 +345,53 @@ def test_vision_prompts_follow_the_prompt_style():
     assert styled[1]["content"] == [{"type": "text", "text": "1+1?\n\nBox it."}]
     assert [b["type"] for b in styled[-1]["content"]] == ["image", "text"]
     assert styled[-1]["content"][-1]["text"] == "How many?\n\nBox it."
+
+
+def test_a_local_jsonl_with_images_is_read_for_a_vlm_and_refused_for_a_text_model(
+    tiny_vlm_dir, tiny_model_dir, tmp_path
+):
+    """Issue 29: `hicra eval` never read the image field of a local .jsonl; a VLM was asked "How
+    many dots?" without the picture and a text model scored image rows as text. Now the field is
+    found as training finds it (`images` or `image`), text rows beside image rows stay text."""
+    folder = tmp_path / "mine"
+    (folder / "img").mkdir(parents=True)
+    _save(folder / "img", "7.png", 7)
+    rows = [
+        {"question": "Which digit is shown?", "answer": "7", "image": "img/7.png"},
+        {"question": "What is 2 + 2?", "answer": "4", "image": None},
+    ]
+    file = folder / "digits.jsonl"
+    file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = get_benchmark(str(file))
+    assert (
+        bench.vision
+        and bench.image_rows == f"1 of 2 rows, field 'image'; the first: {file}, line 1"
+    )
+    shown, text = load_benchmark(bench)
+    assert [s.path for s in shown.images] == [str((folder / "img" / "7.png").resolve())]
+    assert text.images == () and text.question == "What is 2 + 2?"
+    out = tmp_path / "out"
+    config = EvalConfig(
+        model=str(tiny_vlm_dir),
+        benchmarks=[str(file)],
+        output_dir=str(out),
+        max_new_tokens=4,
+        checker="strict-boxed",
+        progress=False,
+    )
+    assert evaluate(config)["benchmarks"]["digits"]["problems"] == 2
+    with pytest.raises(
+        HicraError,
+        match=r"benchmarks digits \(1 of 2 rows, field 'image'; the first: .*digits\.jsonl, line 1\)"
+        r" have images, but the model .* reads text only",
+    ):
+        evaluate(
+            EvalConfig(
+                model=str(tiny_model_dir), benchmarks=[str(file)], output_dir=str(tmp_path / "t")
+            )
+        )
+    assert not (tmp_path / "t").exists()
+    # a file without image values stays a text benchmark
+    plain = folder / "plain.jsonl"
+    plain.write_text(json.dumps({"question": "1 + 1?", "answer": "2", "image": ""}) + "\n")
+    assert not get_benchmark(str(plain)).vision

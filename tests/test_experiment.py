@@ -316,6 +316,7 @@ def test_harness_runs_skips_resumes_and_evaluates(tiny_model_dir, tmp_path, caps
         "per_device_train_batch_size": 8,
         "max_completion_length": 8,
         "save_steps": 1,
+        "save_total_limit": 2,  # checkpoint-1 stays: the kill below resumes from it
         "use_cpu": True,
         "verify_workers": 1,
         "logging_steps": 1,

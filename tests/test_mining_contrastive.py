@@ -508,3 +508,38 @@ def test_binding_contrast_is_the_lowest_ratio_above_its_floor():
     assert select(["a b", "c d", "e f"], scores, SelectionRules()) == [
         KEPT, PROBLEM_LANGUAGE, SOLUTION_LANGUAGE,
     ]  # fmt: skip
+
+
+def test_a_gram_no_source_says_passes_by_the_stated_rule():
+    """Issue 29: a gram never seen in any problem got a log-odds of 0 up to rounding when the
+    problems hold no n-grams of its length, and `<= 0` rejected it as problem language by noise.
+    Now a source that never contains a gram passes it (binding_contrast's Decision)."""
+    noise = np.array([[-1e-16, 2e-16, -0.4], [0.3, 0.2, 0.1]])  # problems, solutions x grams
+    z = np.zeros_like(noise)
+    unseen = np.array([[True, True, False], [False, True, False]])
+    margin, _, source = binding_contrast(noise, z, [0.0, 0.0], unseen)
+    assert margin.tolist() == [0.3, math.inf, -0.4] and source.tolist() == [1, 0, 0]
+    assert binding_contrast(noise, z, [0.0, 0.0])[0].tolist() == [-1e-16, 2e-16, -0.4]  # before
+    # end to end: problems of two words hold no 3- or 4-grams
+    rows = planted_rows()
+    for row in rows:
+        row["problem"] = "Add them."
+    result = mine_rows(rows)
+    reason = {c.gram: c.reason for c in result.choices}
+    assert reason[PLAN] == KEPT and reason[PROBLEM] == KEPT  # both were "problem language"
+    stats = result.grams.stats[PLAN]
+    assert stats["contrast_occurrences_by_source"]["problems"] == 0
+    assert stats["contrast_log_odds_by_source"]["problems"] == 0.0  # the ratio says nothing
+    # one ordinary trace more changes nothing
+    rows.append({"problem": "Add them.", "completion": "So 1 + 1 = 2.", "correct": True})
+    assert list(mine_rows(rows).grams) == list(result.grams)
+
+
+def mine_rows(rows):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "traces.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return mine([path], MiningConfig(min_df=8))

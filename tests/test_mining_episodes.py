@@ -112,3 +112,24 @@ def test_cli_evaluates_a_folder(tmp_path, capsys):
     assert main(["mine", "--evaluate", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "3.json: not valid JSON" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling", "number"])
+def test_odd_entries_of_an_episode_folder_are_named(tmp_path, capsys, kind):
+    """Issue 29: a subfolder or a dangling symbolic link named 2.json ended in tracebacks, and a
+    numeric gt-class-2 was reported as a bad 'labels' field, which the file does not have."""
+    folder = write_folder(tmp_path / "labelled")
+    odd = folder / "2.json"
+    odd.unlink()
+    if kind == "folder":
+        odd.mkdir()
+        message = f"{odd}: a folder, not a JSON file of one trace; move it out of {folder}"
+    elif kind == "dangling":
+        odd.symlink_to(tmp_path / "gone.json")
+        message = f"{odd}: a symbolic link that leads nowhere; remove or fix it"
+    else:
+        odd.write_text(json.dumps({"data": [{"text": "a", "gt-class-2": 2}]}))
+        message = f"{odd}, unit 0: field 'gt-class-2' must be a label (text) or a list of labels, got int 2"
+    assert main(["mine", "--evaluate", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"hicra mine: error: {message}\n"

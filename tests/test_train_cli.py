@@ -114,7 +114,7 @@ def test_resume_after_kill_has_no_duplicate_or_missing_lines(tiny_model_dir, mat
 
 def test_resume_skips_a_checkpoint_killed_while_saving(tiny_model_dir, math_file, tmp_path):
     out = tmp_path / "run"
-    args = tiny_args(tiny_model_dir, math_file, out)
+    args = tiny_args(tiny_model_dir, math_file, out, "--save-total-limit", "2")
     assert main(args) == 0  # checkpoint-1 and checkpoint-2
     (out / "checkpoint-2" / "trainer_state.json").unlink()  # as if killed mid-save
     (out / "checkpoint-2" / "model.safetensors").write_bytes(b"partial")

@@ -65,6 +65,14 @@ def _guarded(command: str, call) -> int:
     except KeyboardInterrupt:
         print(f"hicra {command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk where no command says which folder: the file at least
+        from hicra.output_folder import DISK_FULL_ERRNOS
+
+        if err.errno not in DISK_FULL_ERRNOS:
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        print(f"hicra {command}: error: no space left on device{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

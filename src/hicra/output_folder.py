@@ -8,7 +8,9 @@ by exclusive creation, never by checking first.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,23 @@ from hicra.errors import HicraError
 def refuse_file(
     folder: str | os.PathLike[str], what: str = "output folder", error: type = HicraError
 ) -> Path:
-    """`folder` as a Path; `error` if something that is not a folder is already there."""
+    """`folder` as a Path; `error` if something that is not a folder is already there (a symbolic
+    link that leads nowhere counts: mkdir would say "File exists", open "not found")."""
     folder = Path(folder)
+    if folder.is_symlink() and not folder.exists():
+        try:
+            folder.resolve(strict=True)
+            problem = "cannot be followed"
+        except RuntimeError:  # Python < 3.13 raises RuntimeError for a loop
+            problem = "is a symbolic link loop"
+        except OSError as err:
+            loop = err.errno == errno.ELOOP
+            problem = (
+                "is a symbolic link loop"
+                if loop
+                else f"is a symbolic link to {os.readlink(folder)}, which does not exist"
+            )
+        raise error(f"{what} {folder} {problem}; give another folder, or fix or remove the link")
     if folder.exists() and not folder.is_dir():
         raise error(f"{what} {folder} is a file, not a folder")
     return folder
@@ -64,3 +81,47 @@ def set_aside(path: Path, prefix: str, suffix: str = "") -> Path:
     target = first_free(lambda tail: path.with_name(f"{prefix}{stamp}{tail}{suffix}"), claim)
     os.replace(path, target)  # onto the empty claim: atomic, and a folder may replace one
     return target
+
+
+# --------------------------------------------------------------------------- a full disk
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+LOW_SPACE = 1 << 20  # bytes: below this, a write error that lost its errno was a full disk
+
+
+class DiskFull(HicraError):
+    """The disk holding an output folder filled up; the message names the folder and what to do."""
+
+
+def disk_full(err: BaseException, folder: str | os.PathLike[str]) -> bool:
+    """Whether `err`, raised while writing into `folder`, means its disk (or quota) is full.
+
+    ENOSPC/EDQUOT anywhere in the exception chain, or the words libraries put in their own
+    errors (safetensors: "No space left on device"); torch.save loses the errno ("unexpected
+    pos"), so an OSError or RuntimeError with less than LOW_SPACE bytes left in `folder` counts.
+    """
+    seen: BaseException | None = err
+    for _ in range(16):  # a chain is short; a cycle of contexts ends here too
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
+            return True
+        if any(words in str(seen) for words in ("No space left on device", "Disk quota")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    if not isinstance(err, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE
+    except OSError:
+        return False
+
+
+def disk_full_error(
+    err: BaseException, folder: str | os.PathLike[str], what: str, then: str
+) -> DiskFull:
+    """The one line for a full disk: which folder, the error in brief, and what to do `then`."""
+    detail = str(err).splitlines()[0][:120] if str(err) else ""
+    return DiskFull(
+        f"no space left on the device of the {what} {folder} ({type(err).__name__}: {detail}); "
+        f"free some space, then {then}"
+    )

@@ -23,6 +23,7 @@ import yaml
 from hicra.errors import HicraError
 from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.output_folder import first_free, refuse_file, set_aside
+from hicra.yaml_io import YamlError, load_yaml_file
 
 METRICS_FILE, ROLLOUTS_FILE, CONFIG_FILE, SUMMARY_FILE = (
     "metrics.jsonl",
@@ -216,9 +217,9 @@ def read_run_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise HicraError(f"{folder} is not a hicra run folder (no {CONFIG_FILE})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as err:
-        raise HicraError(f"{path}: unreadable ({type(err).__name__})") from None
+        data = load_yaml_file(path)
+    except YamlError as err:
+        raise HicraError(f"unreadable run configuration: {err}") from None
     if not isinstance(data, dict):
         raise HicraError(f"{path}: not a run configuration (a YAML mapping)")
     return data
@@ -270,8 +271,8 @@ def is_run_folder(folder: str | os.PathLike[str]) -> bool:
     if checkpoints(folder):
         return True
     try:
-        config = yaml.safe_load((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        config = load_yaml_file(folder / CONFIG_FILE)
+    except YamlError:
         return False
     return isinstance(config, dict) and "hicra_version" in config
 

@@ -62,10 +62,15 @@ def _open_text(args: argparse.Namespace) -> io.TextIOBase:
     """The text to tag as a stream: a long file is never read into memory whole."""
     if args.sample:
         return io.StringIO(sample_trace())
-    if args.file is not None:
-        if not args.file.is_file():
-            raise HicraError(f"file not found: {args.file}")
-        return open(args.file, encoding="utf-8")
+    if args.file is not None:  # a pipe (`--file <(cmd)`) or /dev/null is read like a file
+        if args.file.is_dir():
+            raise HicraError(f"--file {args.file} is a folder, not a text file")
+        try:
+            return open(args.file, encoding="utf-8")
+        except FileNotFoundError:
+            raise HicraError(f"file not found: {args.file}") from None
+        except OSError as err:
+            raise HicraError(f"cannot read {args.file}: {err.strerror or err}") from None
     if args.text is not None:
         return io.StringIO(args.text)
     if sys.stdin.isatty():

@@ -39,6 +39,7 @@ from hicra.answers import (
 from hicra.errors import HicraError
 from hicra.eval.choices import LETTERS, format_choices, gold_letter, parse_choices
 from hicra.images import (
+    IMAGE_FIELDS,
     ImageError,
     ImageSource,
     check_image,
@@ -103,6 +104,10 @@ class Benchmark:
     choices_field: str | None = None  # a list of options: multiple choice when not empty
     # (field, value) marking a multiple-choice row whose options are written into the question
     multiple_choice: tuple[str, str] | None = None
+    # A user's file with an image column: its text-only rows stay text problems, and where its
+    # image rows are ("3 of 10 rows, field 'image'; the first: FILE, line 2"), named in errors.
+    images_optional: bool = False
+    image_rows: str = ""
 
     @property
     def vision(self) -> bool:
@@ -259,6 +264,7 @@ def file_benchmark(path: str | os.PathLike[str]) -> Benchmark:
     name = file.name.split(".")[0] or "file"
     if name.lower() in BENCHMARKS or name.lower() in _ALIASES:
         name = f"file-{name}"
+    field_name, rows = _image_column(file)
     return Benchmark(
         name=name,
         title=name,
@@ -267,7 +273,39 @@ def file_benchmark(path: str | os.PathLike[str]) -> Benchmark:
         question_fields=QUESTION_FIELDS,
         gold_fields=tuple((f, gold_required) for f in ANSWER_FIELDS),
         file=str(file),
+        image_fields=((field_name,),) if field_name else (),
+        images_optional=True,
+        image_rows=rows,
     )
+
+
+def _has_image(value: Any) -> bool:
+    """An image field's value holds an image: null, "" and [] mean a text-only row (as training
+    reads it)."""
+    return (
+        value is not None and value != "" and not (isinstance(value, (list, tuple)) and not value)
+    )
+
+
+def _image_column(file: Path) -> tuple[str | None, str]:
+    """The image field of a local JSONL benchmark (`images` or `image`, as training finds it, over
+    every row) and where its image rows are; (None, "") for a text benchmark. Unreadable lines
+    are left to `load_local`, which names them."""
+    found: dict[str, list[int]] = {}
+    total = 0
+    try:
+        for number, row in read_jsonl(file, on_error="skip"):
+            total += 1
+            for name in IMAGE_FIELDS:
+                if _has_image(row.get(name)):
+                    found.setdefault(name, []).append(number)
+    except JsonlError:
+        return None, ""
+    name = next((n for n in IMAGE_FIELDS if n in found), None)
+    if name is None:
+        return None, ""
+    lines = found[name]
+    return name, f"{len(lines)} of {total} rows, field {name!r}; the first: {file}, line {lines[0]}"
 
 
 def gold_required(value: Any) -> str:
@@ -416,7 +454,7 @@ def _images(
             for source in sources:
                 check_image(source)
             images.extend(sources)
-    if bench.image_fields and not images:
+    if bench.image_fields and not images and not bench.images_optional:
         wanted = " or ".join(" / ".join(group) for group in bench.image_fields)
         raise ImageError(f"no image ({wanted})")
     return images

@@ -57,7 +57,7 @@ from hicra.jsonl import append_jsonl, read_jsonl
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
 from hicra.models import model_fingerprint, resolve_model_path
-from hicra.output_folder import make_output_folder, set_aside
+from hicra.output_folder import disk_full, disk_full_error, make_output_folder, set_aside
 from hicra.prompts import PromptStyle
 
 SAMPLES_FILE = "samples.jsonl"
@@ -308,6 +308,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         return _evaluate_in(
             output_dir, config, source, benches, problems, sources, samples, settings
         )
+    except Exception as err:
+        if isinstance(err, HicraError) or not disk_full(err, output_dir):
+            raise
+        then = "rerun the same command: the finished problems are kept and the rest resumes"
+        raise disk_full_error(err, output_dir, "evaluation folder", then) from None
     finally:
         lock.release()
 

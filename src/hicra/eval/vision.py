@@ -106,7 +106,9 @@ def make_vision_backend(
 
 def check_modality(model_path: str, model: str, benchmarks: Iterable[Any]) -> None:
     """Image benchmarks need a vision-language model (a VLM may take text benchmarks too)."""
-    with_images = [b.name for b in benchmarks if b.vision]
+    with_images = [
+        f"{b.name} ({b.image_rows})" if b.image_rows else b.name for b in benchmarks if b.vision
+    ]
     if with_images and not is_vision_model(model_path):
         raise HicraError(
             f"benchmarks {', '.join(with_images)} have images, but the model {model} "

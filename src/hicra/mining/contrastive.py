@@ -90,8 +90,9 @@ def _score(
     ]
     by_source = np.array([delta for delta, _ in ratios])
     floors = [0.0 if name == PROBLEMS else rules.solution_floor for name, _, _ in contrast]
+    unseen = np.array([counts == 0 for _, counts, _ in contrast])  # passes (binding_contrast)
     contrast_delta, contrast_z, source = binding_contrast(
-        by_source, np.array([z for _, z in ratios]), floors
+        by_source, np.array([z for _, z in ratios]), floors, unseen
     )
     math_occ = profile.math_occurrences
     prose_totals = profile.order_totals - profile.order_math_totals

@@ -11,6 +11,7 @@ then passes or fails five tests in this order (the first it fails is recorded as
    pooled counts. The smallest over the sources must be positive: said more often by solvers
    than by the problems ("find the", "how many") and than by solutions that only execute ("the
    total", "number of", "subtract the"). The reason names the source with the smallest ratio.
+   A source that never contains the gram passes it (`binding_contrast`), whatever its ratio.
 2. **math** (`math-bound`): the same log-odds ratio of its occurrences in sentences that carry
    math against sentences that do not, within the traces. At most `max_math_log_odds`: a phrase
    that lives next to formulas ("multiply both sides by", "which is", "so, the") executes, it
@@ -171,12 +172,23 @@ class GramScores:
 
 
 def binding_contrast(
-    log_odds: np.ndarray, z: np.ndarray, floors: Sequence[float]
+    log_odds: np.ndarray,
+    z: np.ndarray,
+    floors: Sequence[float],
+    unseen: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per gram (columns of sources x grams arrays): the source whose log-odds ratio is lowest
-    above its floor (the test's threshold for that source), that ratio minus the floor, its z."""
+    above its floor (the test's threshold for that source), that ratio minus the floor, its z.
+
+    `unseen` (sources x grams): the gram never occurs in that source. **Decision:** such a source
+    passes the gram (margin +inf): a source that never says a gram cannot show it to be that
+    source's language. The ratio would decide nothing: with no text of the gram's length in the
+    source (traces without problem statements) it is 0 up to rounding (+-1e-16), and a trace
+    more or less flipped grams to "problem language"."""
     log_odds, z = np.atleast_2d(log_odds), np.atleast_2d(z)
     margin = log_odds - np.asarray(floors, dtype=np.float64)[:, None]
+    if unseen is not None:
+        margin = np.where(np.atleast_2d(unseen), np.inf, margin)
     source = np.argmin(margin, axis=0)
     columns = np.arange(log_odds.shape[1])
     return margin[source, columns], z[source, columns], source

@@ -100,10 +100,18 @@ def _episode_traces(folder: Path) -> Iterator[tuple[str, list[Any]]]:
             f'({{"data": [{{"text": ..., "{EPISODE_LABEL_FIELD}": ...}}]}}); none found'
         )
     for file in files:
+        if file.is_dir():
+            raise AnnotationError(
+                f"{file}: a folder, not a JSON file of one trace; move it out of {folder}"
+            )
+        if file.is_symlink() and not file.exists():
+            raise AnnotationError(f"{file}: a symbolic link that leads nowhere; remove or fix it")
         try:
             item = json.loads(file.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise AnnotationError(f"{file}: not valid JSON ({error})") from None
+        except OSError as error:
+            raise AnnotationError(f"{file}: cannot read: {error.strerror or error}") from None
         data = item.get("data") if isinstance(item, dict) else None
         if not isinstance(data, list):
             raise AnnotationError(f"{file}: no 'data' list of labelled sentences")
@@ -112,6 +120,15 @@ def _episode_traces(folder: Path) -> Iterator[tuple[str, list[Any]]]:
             if not isinstance(unit, dict) or EPISODE_LABEL_FIELD not in unit:
                 raise AnnotationError(f"{file}, unit {k}: no field '{EPISODE_LABEL_FIELD}'")
             label = unit[EPISODE_LABEL_FIELD]
+            if not (
+                label is None
+                or isinstance(label, str)
+                or (isinstance(label, list) and all(isinstance(x, str) for x in label))
+            ):
+                raise AnnotationError(
+                    f"{file}, unit {k}: field '{EPISODE_LABEL_FIELD}' must be a label (text) or a "
+                    f"list of labels, got {type(label).__name__} {label!r}"
+                )
             units.append({"text": unit.get("text"), "labels": [] if label is None else label})
         yield str(file), units
 

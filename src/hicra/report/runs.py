@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from hicra.errors import HicraError
 from hicra.jsonl import ReadStats, read_jsonl
 from hicra.report.rollouts import RolloutScan
 from hicra.run_folder import CONFIG_FILE, METRICS_FILE, ROLLOUTS_FILE, RUN_MARKER
+from hicra.yaml_io import YamlError, load_yaml_file
 
 REWARD_AS_ACCURACY = "reward (no hicra/accuracy logged)"
 
@@ -82,9 +82,10 @@ def read_config(folder: Path, warnings: list[str]) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        warnings.append(f"{path}: unreadable ({type(err).__name__}); labelled by folder name")
+        data = load_yaml_file(path)
+    except YamlError as err:
+        detail = str(err).removeprefix(str(path)).lstrip(", :")
+        warnings.append(f"{path}: unreadable ({detail}); labelled by folder name")
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -115,6 +115,20 @@ class HICRAConfig(GRPOConfig):
             "at the end with the run's own prompt (off when unset)."
         },
     )
+    eval_steps: float | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out evaluation (--eval-benchmarks): every N steps, or a fraction < 1 of "
+            "the run's steps; unset: only at the last step. Refused without --eval-benchmarks."
+        },
+    )
+    save_total_limit: int | None = field(
+        default=1,
+        metadata={
+            "help": "Checkpoints kept: the newest N complete ones (hicra's default 1, what "
+            "--resume needs; None: all, TRL's default). The final model is always kept."
+        },
+    )
     eval_limit: int | None = field(
         default=None,
         metadata={"help": "Held-out evaluation: the first N problems of each benchmark."},
@@ -263,7 +277,12 @@ class TrainArgs:
     )
     resume: bool = field(
         default=False,
-        metadata={"help": "Continue the run in --output-dir from its last checkpoint."},
+        metadata={
+            "help": "Continue the run in --output-dir from its last checkpoint, with its "
+            "config.yaml; a changed setting that the checkpoint would ignore is refused (only "
+            "max_steps and logging, saving, evaluation-schedule, reporting and answer-checking "
+            "settings may change)."
+        },
     )
     verify_timeout: float = field(
         default=5.0, metadata={"help": "Hard time limit per answer check (s)."}

@@ -28,7 +28,14 @@ from hicra.errors import HicraError
 from hicra.eval.checkers import make_checker
 from hicra.eval.choices import check_with_choices
 from hicra.eval.passk import k_values
-from hicra.eval.registry import Benchmark, Problem, load_benchmark, parse_benchmarks, source_of
+from hicra.eval.registry import (
+    Benchmark,
+    Problem,
+    load_benchmark,
+    parse_benchmarks,
+    problems_hash,
+    source_of,
+)
 from hicra.eval.results import summarize_benchmark
 from hicra.eval.sampling import Completion, Request, SamplingSettings, encode_prompt
 from hicra.jsonl import append_jsonl, read_jsonl
@@ -66,6 +73,65 @@ class HeldoutSet:
         problems = {b.name: load_benchmark(b, None, limit) for b in benches}
         sources = {b.name: source_of(b, None) for b in benches}
         return cls(tuple(benches), problems, sources, style)
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        """Each benchmark's content hash (`hicra eval`'s): a held-out curve is one problem set."""
+        return {b.name: problems_hash(self.problems[b.name]) for b in self.benchmarks}
+
+    def check_context(self, tokenizer: Any, context: int | None, config: Any) -> None:
+        """Refuse, before any model trains, held-out prompts that leave no room for the held-out
+        completion length in the model's context (`hicra eval`'s check)."""
+        from hicra.context import check_prompt_lengths
+
+        lengths = [
+            (len(encode_prompt(tokenizer, p.question, self.style)), p.where or f"{b.name} {p.id}")
+            for b in self.benchmarks
+            for p in self.problems[b.name]
+        ]
+        flag = "--eval-max-new-tokens"
+        if config.eval_max_new_tokens is None:
+            flag += " (default: --max-completion-length)"
+        new_tokens = HeldoutSettings.from_config(config).sampling.max_new_tokens
+        check_prompt_lengths(lengths, context, new_tokens, flag)
+
+
+# Held-out settings that do something only with --eval-benchmarks, and their unset values.
+HELDOUT_ONLY = (
+    ("eval_steps", None),
+    ("eval_limit", None),
+    ("eval_samples", 1),
+    ("eval_temperature", None),
+    ("eval_max_new_tokens", None),
+)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_heldout_flags(config: Any) -> None:
+    """`--eval-benchmarks ''` is refused like `' , '` (it turned evaluation off without a word), and
+    held-out settings without `--eval-benchmarks` are refused (they were ignored)."""
+    spec = config.eval_benchmarks
+    if spec is not None and not str(spec).strip():
+        raise HicraError(
+            "--eval-benchmarks is empty: name benchmarks (math500, gsm8k, ...) or .jsonl files, "
+            "or leave it out to train without held-out evaluation"
+        )
+    if spec:
+        return
+    given = [
+        f"--{name.replace('_', '-')} {_shown(getattr(config, name))}"
+        for name, unset in HELDOUT_ONLY
+        if getattr(config, name) != unset
+    ]
+    if given:
+        raise HicraError(
+            f"{', '.join(given)} without --eval-benchmarks: held-out evaluation is off, so "
+            f"{'it' if len(given) == 1 else 'they'} would do nothing; add --eval-benchmarks "
+            "(e.g. math500) or leave them out"
+        )
 
 
 @dataclass(frozen=True)
@@ -266,6 +332,7 @@ class HeldoutEvaluator:
                 self.settings.samples,
                 self.heldout.sources[bench.name],
             )
+            summaries[bench.name]["content_hash"] = self.heldout.hashes[bench.name]
         return summaries
 
     def _write(

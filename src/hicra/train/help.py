@@ -43,6 +43,7 @@ COMMON_OPTIONS = (
     "beta",
     "seed",
     "save_steps",
+    "save_total_limit",
     "logging_steps",
     "report_to",
     "use_vllm",

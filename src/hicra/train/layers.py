@@ -13,27 +13,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hicra.errors import HicraError
 from hicra.limits import TRAIN, TRAIN_ALIASES, parse_number
 from hicra.run_folder import CONFIG_FILE
+from hicra.yaml_io import load_yaml_file
 
 BUILTIN_CONFIGS = ("default",)
 # Fields that the trainer adds to config.yaml or that TrainingArguments derives itself.
-RECORD_ONLY = {"hicra_version", "model_name_or_path", "strategic_grams_resolved"}
+RECORD_ONLY = {
+    "hicra_version",
+    "model_name_or_path",
+    "strategic_grams_resolved",
+    "heldout_content_hash",  # train.resume: what the held-out curve measures
+}
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise HicraError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise HicraError(f"{path}{where}: invalid YAML: {problem}") from None
+    data = load_yaml_file(path)  # the core's loader: alias bombs are refused in milliseconds
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -21,6 +21,7 @@ from hicra.errors import HicraError
 from hicra.folder_lock import FolderLock
 from hicra.prompts import PromptStyle
 from hicra.run_folder import (
+    CONFIG_FILE,
     FINAL_MODEL_DIR,
     check_run_folder,
     create_run_folder,
@@ -30,6 +31,7 @@ from hicra.run_folder import (
 )
 from hicra.train.data import DataError, DataSpec, build_dataset
 from hicra.train.layers import check_numbers_early
+from hicra.train.resume import HELDOUT_HASH_KEY
 
 if TYPE_CHECKING:  # the config module imports TRL: slow, so only when a run really starts
     from hicra.train.config import TrainArgs
@@ -161,6 +163,8 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
             )
 
         heldout = HeldoutSet.load(config.eval_benchmarks, config.eval_limit, prompt_style(args))
+        heldout.check_context(processing.tokenizer, context_length(model_path), config)
+        run_config[HELDOUT_HASH_KEY] = heldout.hashes  # config.yaml: what the curve measures
     return Prepared(
         model_path,
         processing.processing_class,
@@ -235,9 +239,11 @@ def run(argv: list[str]) -> int:
         return 0
     checked = check_numbers_early(argv)  # bad numbers fail here, before TRL is imported
     from hicra.train.config import resolve_config
+    from hicra.train.heldout_eval import check_heldout_flags
 
     resolved = resolve_config(argv, checked)  # the YAML file read once, its numbers checked once
     config, args = resolved.config, resolved.args
+    check_heldout_flags(config)
     if args.print_config:
         shown = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
         shown.update({k: v for k, v in config.to_dict().items() if k != "hub_token"})
@@ -256,6 +262,8 @@ def run(argv: list[str]) -> int:
     if main and not resolved.auto_output_dir:  # a made-up name is claimed atomically below
         check_run_folder(folder, args.resume)
     prepared = prepare_run(config, args)
+    if args.resume:
+        _check_resume(folder, config, prepared)
     with prepared.verifier:
         if not main:
             return _train(config, args, prepared, folder)
@@ -271,11 +279,46 @@ def run(argv: list[str]) -> int:
                 raise
 
 
+def _full_or(err: Exception, folder: Path) -> Exception:
+    """A full disk while training or saving: one line naming the run folder; the run stays
+    resumable (a checkpoint cut short is removed by --resume, which starts from the newest
+    complete one). Any other error is returned as it was."""
+    from hicra.output_folder import disk_full, disk_full_error
+
+    if isinstance(err, HicraError) or not disk_full(err, folder):
+        return err
+    return disk_full_error(
+        err, folder, "run folder", "continue the run with the same command and --resume"
+    )
+
+
+def _check_resume(folder: Path, config: Any, prepared: Prepared) -> None:
+    """Every setting against the run's config.yaml, and the held-out problems against their
+    recorded hashes (`train.resume`); the verifier is closed when the resume is refused."""
+    from hicra.train.resume import check_heldout_hashes, check_resume_settings
+
+    if not (folder / CONFIG_FILE).is_file():
+        return  # killed before it wrote its config: nothing recorded to compare with
+    try:
+        saved = read_run_config(folder)
+        check_resume_settings(folder, saved, config, prepared.run_config)
+        check_heldout_hashes(folder, saved, prepared.heldout.hashes if prepared.heldout else {})
+    except BaseException:
+        prepared.verifier.close()
+        raise
+
+
 def _train(config: Any, args: TrainArgs, prepared: Prepared, folder: Path) -> int:
     trainer = build_trainer(config, args, prepared)
-    trainer.train(resume_from_checkpoint=True if args.resume else None)
     final = folder / FINAL_MODEL_DIR
-    trainer.save_model(str(final))
+    try:
+        trainer.train(resume_from_checkpoint=True if args.resume else None)
+        trainer.save_model(str(final))
+    except Exception as err:  # safetensors' SafetensorError is neither OSError nor RuntimeError
+        full = _full_or(err, folder)
+        if full is err:
+            raise
+        raise full from None
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(str(final))
         print(f"hicra train: run folder {folder} (final model in {final})")
