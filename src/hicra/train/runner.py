@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from hicra.errors import HicraError
 from hicra.folder_lock import FolderLock
 from hicra.prompts import PromptStyle
@@ -67,6 +65,8 @@ def data_spec(args: TrainArgs, seed: int) -> DataSpec:
         seed=seed,
         skip_bad_rows=args.skip_bad_rows,
         limit=args.dataset_limit,
+        keep_columns=args.reward_funcs is not None,
+        answer_required=args.reward_funcs is None or "accuracy" in args.reward_funcs,
     )
 
 
@@ -91,7 +91,6 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     from hicra.context import ContextFit, context_length
     from hicra.models import model_kind, resolve_model_path
     from hicra.train.images import check_modality, load_processing
-    from hicra.train.rewards import AccuracyReward, FormatReward
 
     model_path = resolve_model_path(args.model)
     processing = load_processing(args.model, args.max_image_pixels)  # a processor for a VLM
@@ -122,12 +121,7 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     if len(dataset) * config.num_generations < global_batch:
         raise DataError(f"dataset has {len(dataset)} rows, fewer than one batch needs")
     verifier = MathVerifier(args.verify_workers, args.verify_timeout)
-    rewards: list[Any] = [AccuracyReward(verifier, partial_credit=args.partial_credit)]
-    weights = [args.accuracy_weight]
-    if args.format_weight:
-        rewards.append(FormatReward())
-        weights.append(args.format_weight)
-    config.reward_weights = weights
+    rewards, config.reward_weights = run_rewards(config, args, verifier, dataset[0])
     peft_config = None
     if args.lora_r > 0:
         from peft import LoraConfig
@@ -163,6 +157,40 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         verifier,
         heldout,
     )
+
+
+def run_rewards(
+    config: Any, args: TrainArgs, verifier: Any, first_row: dict[str, Any]
+) -> tuple[list[Any], list[float]]:
+    """The run's rewards and weights: `reward_funcs` (and `reward_model`), each loaded and
+    dry-called on the first row (`train.reward_funcs`), else hicra's accuracy (and format)."""
+    from hicra.train.reward_funcs import RewardError, build_reward_set
+    from hicra.train.rewards import AccuracyReward, FormatReward
+
+    hicra = {
+        "accuracy": lambda: AccuracyReward(verifier, partial_credit=args.partial_credit),
+        "format": FormatReward,
+    }
+    if args.reward_funcs is not None or args.reward_model:
+        rewards = build_reward_set(
+            args.reward_funcs,
+            args.reward_model,
+            config.reward_weights,
+            hicra,
+            config.max_completion_length,
+            first_row,
+        )
+        return rewards.funcs, rewards.weights
+    funcs, weights = [hicra["accuracy"]()], [args.accuracy_weight]
+    if args.format_weight:
+        funcs.append(FormatReward())
+        weights.append(args.format_weight)
+    if config.reward_weights is not None and list(config.reward_weights) != weights:
+        raise RewardError(  # a resumed run's config.yaml records the weights it computed
+            f"reward_weights {list(config.reward_weights)} needs reward_funcs; hicra's default "
+            "rewards are weighted by accuracy_weight and format_weight"
+        )
+    return funcs, weights
 
 
 def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None) -> Any:
@@ -231,9 +259,9 @@ def run(argv: list[str]) -> int:
     resolved = resolve_config(argv, checked)  # the YAML file read once, its numbers checked once
     config, args = resolved.config, resolved.args
     if args.print_config:
-        shown = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
-        shown.update({k: v for k, v in config.to_dict().items() if k != "hub_token"})
-        print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+        from hicra.train.config import config_yaml
+
+        print(config_yaml(resolved))
         return 0
     folder = Path(config.output_dir)
     main = is_main_process()
@@ -265,6 +293,11 @@ def run(argv: list[str]) -> int:
 
 def _train(config: Any, args: TrainArgs, prepared: Prepared, folder: Path) -> int:
     trainer = build_trainer(config, args, prepared)
+    if trainer.accelerator.is_main_process:
+        from hicra.train.success import describe
+
+        signal = describe(trainer.success_signal)
+        print(f"hicra train: success signal (hicra/accuracy): {signal}", file=sys.stderr)
     trainer.train(resume_from_checkpoint=True if args.resume else None)
     final = folder / FINAL_MODEL_DIR
     trainer.save_model(str(final))

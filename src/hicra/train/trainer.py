@@ -59,7 +59,9 @@ from hicra.train.images import (
     without_media_tokens,
 )
 from hicra.train.placebo import PLACEBO_FILE, PlaceboUnmatched, draw_placebo
-from hicra.train.rewards import AccuracyReward, completion_text
+from hicra.train.rewards import completion_text
+from hicra.train.success import attach_success_signal
+from hicra.train.success import describe as describe_success
 
 
 def _user_text(prompt: Any) -> str:
@@ -111,7 +113,7 @@ class HICRATrainer(GRPOTrainer):
         self._run_config = dict(run_config or {})
         self._window = torch.zeros(4, dtype=torch.float64)  # loss-time sums of one optimizer step
         self._window_tokens: list[tuple[torch.Tensor, torch.Tensor]] = []  # (entropy, planning)
-        self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
+        self.success_signal = self._accuracy = attach_success_signal(self)  # hicra/accuracy
         self._last_entropies: torch.Tensor | None = None
         self.placebo_grams = placebo.load_or_none(self.args.output_dir)
         self._placebo_warned = False
@@ -184,6 +186,7 @@ class HICRATrainer(GRPOTrainer):
         record.update(self._run_config)
         args = self.args.to_replayable_dict()
         record.update({k: v for k, v in args.items() if k not in record})
+        record["success_signal"] = describe_success(self._accuracy)
         record["strategic_grams_resolved"] = {"name": self.grams.name, "count": len(self.grams)}
         return record
 
@@ -483,7 +486,6 @@ class HICRATrainer(GRPOTrainer):
         for i in range(keep):
             text = completion_text(completions[i])
             rewards = {n: per_func[n][i] for n in reward_names}
-            accuracy = rewards.get("accuracy")
             rows.append(
                 {
                     RolloutField.STEP: step,
@@ -496,7 +498,7 @@ class HICRATrainer(GRPOTrainer):
                         for w, v in zip(weights, rewards.values(), strict=True)
                     ),
                     RolloutField.REWARDS: rewards,
-                    RolloutField.CORRECT: None if accuracy is None else bool(accuracy >= 1.0),
+                    RolloutField.CORRECT: self._accuracy and self._accuracy.correct(rewards),
                     RolloutField.ADVANTAGE: seq_adv[i],
                     RolloutField.PLANNING_SPANS: [list(s) for s in self.tagger.spans(text)],
                     RolloutField.LENGTH: int(lengths[i]),
