@@ -35,7 +35,7 @@ from hicra.train.layers import (
 # TRL's configs still set transformers' deprecated `gradient_checkpointing` alias; users cannot act
 # on these warnings, so they are not shown.
 warnings.filterwarnings(
-    "ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning
+    "ignore", message=r".*gradient_checkpointing.*` is deprecated", category=FutureWarning
 )
 
 
@@ -141,11 +141,12 @@ class HICRAConfig(GRPOConfig):
     success_reward: str | None = field(
         default=None,
         metadata={
+            "metavar": "NAME",
             "help": "The success signal: the reward function (by its logged name, "
             "rewards/NAME) whose score >= --success-threshold marks a completion correct, for "
             "hicra/accuracy, the groups' pass@k and the rollouts' correct/incorrect. Default: "
             "hicra's accuracy reward when used, else the first reward function listed; the rule "
-            "used is written to config.yaml (success_signal) and shown by hicra report."
+            "used is written to config.yaml (success_signal) and shown by hicra report.",
         },
     )
     success_threshold: float = field(
@@ -256,6 +257,7 @@ class TrainArgs:
             "None]. Weights: --reward-weights. Unset: hicra's accuracy (and format) rewards, "
             "weighted by --accuracy-weight and --format-weight.",
             "nargs": "+",
+            "metavar": "SPEC",
         },
     )
     reward_model: str | None = field(
@@ -264,6 +266,7 @@ class TrainArgs:
             "help": "A sequence-classification reward model (local folder or hub id), as TRL's "
             "reward_model_name_or_path; it comes first among the rewards (and their weights).",
             "aliases": ["--reward-model-name-or-path", "--reward_model_name_or_path"],
+            "metavar": "PATH",
         },
     )
     accuracy_weight: float = field(default=1.0, metadata={"help": "Weight of the accuracy reward."})
@@ -407,7 +410,7 @@ def value_origins(
 def check_reward_fields(args: TrainArgs, origins: dict[str, str], source: str) -> None:
     """accuracy_weight and format_weight weigh the default rewards only: set beside reward_funcs
     (by the user, not a built-in run) they would be ignored, so they are refused."""
-    if args.reward_funcs is None:
+    if args.reward_funcs is None and not args.reward_model:
         return
     for name in ("accuracy_weight", "format_weight"):
         origin = origins.get(name, DEFAULTS_ORIGIN)

@@ -52,6 +52,11 @@ def _row_label(kwargs: dict[str, Any], index: int) -> str:
     return f"completion {index + 1} of the batch"
 
 
+def _clip(text: str, limit: int) -> str:
+    text = text.splitlines()[0] if text.strip() else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _short(value: Any, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -96,12 +101,12 @@ class CheckedReward:
             except Exception as row_err:
                 return RewardError(
                     f"reward function {self.__name__!r} ({self.spec}) raised "
-                    f"{type(row_err).__name__}: {_short(str(row_err), 120)} on "
+                    f"{type(row_err).__name__}: {_clip(str(row_err), 120)} on "
                     f"{_row_label(call, i)} (completion {_short(_text(call['completions'][i]))})"
                 )
         return RewardError(
             f"reward function {self.__name__!r} ({self.spec}) raised {type(err).__name__}: "
-            f"{_short(str(err), 120)} on a batch of {n} completions (no single row raises alone)"
+            f"{_clip(str(err), 120)} on a batch of {n} completions (no single row raises alone)"
         )
 
     def check_output(self, out: Any, expected: int, kwargs: dict[str, Any]) -> list[float | None]:
@@ -298,7 +303,7 @@ def _dry_call(checked: CheckedReward, call: dict[str, Any], row: dict[str, Any])
     except Exception as err:
         raise RewardError(
             f"reward function {checked.__name__!r} ({checked.spec}) raised "
-            f"{type(err).__name__}: {_short(str(err), 160)} on a dry call with {where}"
+            f"{type(err).__name__}: {_clip(str(err), 160)} on a dry call with {where}"
         ) from None
     try:
         checked.check_output(out, 1, call)

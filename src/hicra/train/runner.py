@@ -65,9 +65,14 @@ def data_spec(args: TrainArgs, seed: int) -> DataSpec:
         seed=seed,
         skip_bad_rows=args.skip_bad_rows,
         limit=args.dataset_limit,
-        keep_columns=args.reward_funcs is not None,
-        answer_required=args.reward_funcs is None or "accuracy" in args.reward_funcs,
+        keep_columns=own_rewards(args),
+        answer_required=not own_rewards(args) or "accuracy" in (args.reward_funcs or []),
     )
+
+
+def own_rewards(args: TrainArgs) -> bool:
+    """The user's rewards (`reward_funcs`, `reward_model`) replace hicra's accuracy and format."""
+    return args.reward_funcs is not None or bool(args.reward_model)
 
 
 @dataclass
@@ -171,7 +176,7 @@ def run_rewards(
         "accuracy": lambda: AccuracyReward(verifier, partial_credit=args.partial_credit),
         "format": FormatReward,
     }
-    if args.reward_funcs is not None or args.reward_model:
+    if own_rewards(args):
         rewards = build_reward_set(
             args.reward_funcs,
             args.reward_model,
