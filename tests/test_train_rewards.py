@@ -103,6 +103,13 @@ def test_a_file_reward_gets_the_columns_and_is_the_success_signal(
     assert "success signal (hicra/accuracy): weight_reward >= 1" in capsys.readouterr().err
     rollouts = [json.loads(x) for x in (out / "rollouts.jsonl").read_text().splitlines()]
     assert rollouts and all(r["correct"] is True for r in rollouts)
+    assert main(["report", str(out)]) == 0  # the report says which reward meant "correct"
+    report = json.loads((out / "report" / "report.json").read_text())
+    signal = report["runs"][0]["success_signal"]
+    assert signal.startswith("weight_reward >= 1")
+    assert (
+        "correct (accuracy): weight_reward &gt;= 1" in (out / "report" / "report.html").read_text()
+    )
 
 
 def test_success_reward_and_threshold_name_the_signal(tiny_model_dir, task, tmp_path):

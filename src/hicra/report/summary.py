@@ -155,6 +155,7 @@ def to_json(report: RunReport) -> dict[str, Any]:
         "path": str(report.run.path),
         "credit": report.run.config.get("credit"),
         "hicra_alpha": report.run.config.get("hicra_alpha"),
+        "success_signal": report.run.config.get("success_signal"),
         **report.stats,
         "phase": report.phase.to_dict(),
         "rollouts": None
