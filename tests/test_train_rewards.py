@@ -353,3 +353,36 @@ def test_dry_call_gives_trls_arguments(tmp_path):
     assert seen["weight"] == [2.0] and seen["id"] == ["1"] and seen["step"] == 0
     assert seen["completions"] == [[{"role": "assistant", "content": ""}]]
     assert rewards.names == ["spy"] and rewards.weights == [1.0]
+
+
+def test_reward_keys_in_experiment_base_and_arms(tmp_path):
+    from hicra.experiment.spec import ExperimentError, load_spec
+
+    spec = {
+        "base": {
+            "dataset": "examples/countdown/data.jsonl",
+            "reward_funcs": ["examples/countdown/reward.py:countdown_reward"],
+            "success_reward": "countdown_reward",
+        },
+        "arms": {
+            "grpo": {"credit": "grpo"},
+            "hicra": {"credit": "hicra"},
+            "hicra-format": {
+                "reward_funcs": [
+                    "examples/countdown/reward.py:countdown_reward",
+                    "examples/countdown/reward.py:format_reward",
+                ],
+                "reward_weights": [1.0, 0.2],
+            },
+        },
+        "seeds": [1],
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    loaded = load_spec(path, str(tmp_path / "out"))
+    config = loaded.run_config(tmp_path / "out", "hicra-format", 1)
+    assert config["reward_weights"] == [1.0, 0.2] and config["success_reward"] == "countdown_reward"
+    spec["arms"]["grpo"] = {"credit": "grpo", "reward_func": ["x.py:f"]}
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(ExperimentError, match=r"arm 'grpo'.*did you mean reward_funcs"):
+        load_spec(path, str(tmp_path / "out"))
