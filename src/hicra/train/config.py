@@ -376,7 +376,7 @@ def resolve_config(
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise HicraError(f"unknown option {flags[0]!r}{hint} (see hicra train --help)")
     origins = value_origins(parser, argv, layer, source, auto)
-    check_reward_fields(train_args, origins, source)
+    check_reward_fields(train_args, origins)
     return ResolvedConfig(config, train_args, layer, auto, origins, source)
 
 
@@ -407,7 +407,7 @@ def value_origins(
     return origins
 
 
-def check_reward_fields(args: TrainArgs, origins: dict[str, str], source: str) -> None:
+def check_reward_fields(args: TrainArgs, origins: dict[str, str]) -> None:
     """accuracy_weight and format_weight weigh the default rewards only: set beside reward_funcs
     (by the user, not a built-in run) they would be ignored, so they are refused."""
     if args.reward_funcs is None and not args.reward_model:

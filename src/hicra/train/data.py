@@ -453,13 +453,13 @@ def build_dataset(
 def mixed_column(records: Sequence[Mapping[str, Any]]) -> str | None:
     """Why a table cannot hold the rows: the first column whose values differ in kind."""
     for key in records[0]:
-        kinds = {type(r.get(key)).__name__ for r in records if r.get(key) is not None}
-        kinds = {"number" if k in ("int", "float") else k for k in kinds}
-        if len(kinds) > 1:
-            first = {k: next(i for i, r in enumerate(records)
-                             if r.get(key) is not None and type(r[key]).__name__ in
-                             (("int", "float") if k == "number" else (k,)))
-                     for k in sorted(kinds)}  # fmt: skip
-            shown = ", ".join(f"{k} (first in row {i + 1})" for k, i in first.items())
+        first: dict[str, int] = {}  # kind -> first row (1-based) holding it
+        for number, record in enumerate(records, 1):
+            value = record.get(key)
+            if value is not None:
+                kind = "number" if isinstance(value, (int, float)) else type(value).__name__
+                first.setdefault(kind, number)
+        if len(first) > 1:
+            shown = ", ".join(f"{kind} (first in row {n})" for kind, n in first.items())
             return f"column {key!r} holds values of different kinds: {shown}; one kind a column"
     return None
