@@ -318,6 +318,11 @@ def test_without_config_your_model_or_data_start_from_the_defaults(capsys, tmp_p
     assert "learning_rate: 0.5" in from_file and "seed: 42" in defaults
 
 
+def test_success_threshold_must_be_finite(capsys):
+    assert main(["train", "--success-threshold", "nan", "--print-config"]) == 2
+    assert "success_threshold must be a finite number, not nan" in capsys.readouterr().err
+
+
 def test_help_names_the_reward_options():
     from hicra.train.config import make_parser
     from hicra.train.help import help_text

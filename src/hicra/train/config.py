@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -160,6 +161,10 @@ class HICRAConfig(GRPOConfig):
 
     def __post_init__(self) -> None:
         check_limits(vars(self), TRAIN)  # before TRL reinterprets (max_steps -5: 3 epochs)
+        if not math.isfinite(self.success_threshold):
+            raise HicraError(
+                f"success_threshold must be a finite number, not {self.success_threshold}"
+            )
         if self.bf16 is None and not torch.cuda.is_available():
             self.bf16 = False  # TRL defaults to bf16, which a CPU-only machine rejects
         super().__post_init__()
