@@ -138,7 +138,7 @@ def test_eval_checker_errors_come_before_the_model(tmp_path, monkeypatch, capsys
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_trains_on_the_bundled_model(name, tmp_path, monkeypatch):
     """The example's YAML as it is, on SmolLM2-135M, cut to 2 steps of 2 completions of 16
-    tokens (the only real-model run of these tasks; about 20 s each on a CPU)."""
+    tokens (the only real-model run of these tasks; 44 s for countdown on the 2-core machine)."""
     monkeypatch.chdir(ROOT)
     config, success = EXAMPLES[name]
     out = tmp_path / "run"
