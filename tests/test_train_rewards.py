@@ -391,3 +391,21 @@ def test_reward_keys_in_experiment_base_and_arms(tmp_path):
     path.write_text(yaml.safe_dump(spec))
     with pytest.raises(ExperimentError, match=r"arm 'grpo'.*did you mean reward_funcs"):
         load_spec(path, str(tmp_path / "out"))
+
+
+def test_trl_builtins_by_name():
+    """TRL's four script names load; the overlong punishment uses the run's length, TRL's ratio
+    (a soft zone of the last fifth): 95 tokens of at most 100 lie 15 into the 20-token zone."""
+    from hicra.train.reward_funcs import build_reward_set
+
+    row = {"prompt": [{"role": "user", "content": "q"}], "solution": "5", "id": "1"}
+    names = ["get_soft_overlong_punishment", "reasoning_accuracy_reward", "accuracy_reward",
+             "think_format_reward"]  # fmt: skip
+    rewards = build_reward_set(names, None, [1, 1, 1, 0.5], {}, 100, row)
+    assert rewards.names[0] == "soft_overlong_punishment_reward"
+    assert rewards.weights == [1.0, 1.0, 1.0, 0.5]
+    punish = rewards.funcs[0]
+    completion = [[{"role": "assistant", "content": "x"}]]
+    for length, expected in ((80, 0.0), (95, -0.75), (100, -1.0)):
+        got = punish(prompts=["q"], completions=completion, completion_ids=[[1] * length], id=["1"])
+        assert got == [pytest.approx(expected)]
