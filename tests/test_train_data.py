@@ -130,3 +130,30 @@ def test_reasoning_gym_task_that_breaks_on_json_is_refused():
     reasoning_gym.factory.register_dataset("hicra_test_set_task", SetTask, SetConfig)
     with pytest.raises(DataError, match=r"own gold answer scores 0\.0"):
         load_rows(DataSpec("rg:hicra_test_set_task", size=3))
+
+
+def test_user_rewards_get_every_column_as_it_is(tmp_path):
+    """With --reward-funcs, the file's columns reach the rewards unchanged (None where a row lacks
+    one), and no gold answer is needed."""
+    rows = [
+        {"question": "Make 6 from 1, 2, 3", "numbers": [1, 2, 3], "target": 6, "level": "easy"},
+        {"question": "Make 9 from 2, 3, 3", "numbers": [2, 3, 3], "target": 9},
+    ]
+    path = write_rows(tmp_path / "t.jsonl", rows)
+    spec = DataSpec(str(path), keep_columns=True, answer_required=False)
+    dataset, _ = build_dataset(spec, PromptStyle())
+    assert list(dataset["numbers"]) == [[1, 2, 3], [2, 3, 3]]
+    assert list(dataset["target"]) == [6, 9] and list(dataset["level"]) == ["easy", None]
+    assert list(dataset["answer"]) == ["6", "9"]  # `target` as text, for the rollouts
+    assert list(dataset["id"]) == ["1", "2"]  # the line, for messages that name a row
+    # an answer column is kept as the file has it (GSM8K's "#### 4" is not parsed for them)
+    write_rows(path, [{"question": "q", "answer": "so #### 4"}])
+    dataset, _ = build_dataset(spec, PromptStyle())
+    assert list(dataset["answer"]) == ["so #### 4"]
+    # without user rewards (hicra's accuracy), the gold answer is still required and parsed
+    with pytest.raises(DataError, match="no answer field"):
+        build_dataset(DataSpec(str(write_rows(path, [{"question": "q", "n": 1}]))), PromptStyle())
+    dataset, _ = build_dataset(
+        DataSpec(str(write_rows(path, [{"question": "q", "answer": "so #### 4"}]))), PromptStyle()
+    )
+    assert list(dataset["answer"]) == ["4"] and "numbers" not in dataset.column_names

@@ -44,6 +44,8 @@ def test_four_steps_with_eval_steps_2_evaluate_twice(
     out = tmp_path / "run"
     args = tiny_args(tiny_model_dir, train, out, "--eval-benchmarks", str(heldout_file))
     args += ["--eval-steps", "2", "--eval-samples", "4"]
+    args += ["--system-prompt", "You are a careful math assistant."]  # the run's own prompt
+    args += ["--few-shot", json.dumps([["2 + 3 =", "So it is \\boxed{5}."]])]
     args[args.index("--max-steps") + 1] = "4"
     assert main(args) == 0
     rows = heldout_rows(out)
@@ -66,7 +68,7 @@ def test_four_steps_with_eval_steps_2_evaluate_twice(
         results = json.loads((folder / "results.json").read_text())
         assert results["step"] == step and results["hicra_version"]
         assert results["benchmarks"]["heldout"]["problems"] == 3
-        # asked with the run's own prompt: the built-in default's system prompt and example
+        # asked with the run's own prompt: its system prompt and example
         assert results["generation"]["system_prompt"].startswith("You are a careful math")
         assert results["generation"]["few_shot"][0][1].endswith("\\boxed{5}.")
     # group pass@k every training step, k = 1, 2, 4 for groups of 4

@@ -57,10 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=positive_int, help="only the first N problems of each")
     parser.add_argument(
         "--checker",
-        choices=CHECKERS,
         default="math-verify",
-        help="math-verify (default: symbolic, boxed or anchored answers, hard time limits) or "
-        "strict-boxed (the paper's protocol)",
+        metavar="CHECKER",
+        help=f"{' or '.join(CHECKERS)} (default math-verify: symbolic, boxed or anchored answers, "
+        "hard time limits; strict-boxed: the paper's protocol), or your own verifier as "
+        "hicra train's --reward-funcs takes it: my_module.check or path/to/file.py:check, "
+        "called as check(completion, row) -> True/False with the benchmark file's row",
     )
     parser.add_argument(
         "--output-dir",

@@ -65,6 +65,7 @@ class Problem:
     images: tuple[ImageSource, ...] = ()  # vision-language benchmarks: the problem's images
     choices: tuple[str, ...] = ()  # multiple choice: the options' texts in letter order
     where: str = field(default="", compare=False)  # "FILE, line N": named in errors
+    row: Mapping[str, Any] | None = field(default=None, compare=False)  # for --checker SPEC
 
     @property
     def content_hash(self) -> str:
@@ -425,7 +426,7 @@ def problem_from_row(
     ident = _first(row, bench.id_fields)
     problem_id = str(ident[1]) if ident is not None else str(index)
     if not bench.image_fields and bench.choices_field is None and bench.multiple_choice is None:
-        return Problem(bench.name, problem_id, question, gold, where=where)
+        return Problem(bench.name, problem_id, question, gold, where=where, row=dict(row))
     try:
         images = _images(bench, row, where, base_dir)
     except ImageError as err:
@@ -439,7 +440,7 @@ def problem_from_row(
         gold = letter
         if bench.choices_field is not None and row.get(bench.choices_field):
             question = f"{question}\n\n{format_choices(choices)}"
-    return Problem(bench.name, problem_id, question, gold, tuple(images), choices, where)
+    return Problem(bench.name, problem_id, question, gold, tuple(images), choices, where, dict(row))
 
 
 def _images(

@@ -272,10 +272,23 @@ def _default_new_tokens(lengths: list[tuple[int, str]], context: int | None) -> 
     return chosen
 
 
+def _check_user_checker(
+    spec: str, names: list[str], data_dir: str | None, limit: int | None
+) -> None:
+    """A `--checker SPEC` that does not import, or that cannot take the first problem's row, fails
+    here, before the model loads."""
+    checker = make_checker(spec)
+    first = next(
+        (p for b in parse_benchmarks(names) for p in load_benchmark(b, data_dir, limit)[:1]), None
+    )
+    if first is not None and hasattr(checker, "dry_call"):
+        checker.dry_call(first.row or {"answer": first.gold}, first.where or first.benchmark)
+
+
 def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run (or resume) an evaluation; write samples.jsonl, results.json, results.md."""
-    if config.checker not in CHECKERS:
-        raise EvalError(f"unknown checker {config.checker!r}; choose from {', '.join(CHECKERS)}")
+    if config.checker not in CHECKERS:  # the user's: imported and dry-called before the model
+        _check_user_checker(config.checker, config.benchmarks, config.data_dir, config.limit)
     check_limits(vars(config), EVAL_LIMITS)  # NaN temperature, zero samples, ...
     benches = parse_benchmarks(config.benchmarks)  # files of one name get distinct names
     # Read every benchmark before loading a model: bad data fails in a second, not minutes.
@@ -480,7 +493,12 @@ def _record(
     texts = [c.text for row in completions for c in row]
     golds = [w.problem.gold for w, row in zip(chunk, completions, strict=True) for _ in row]
     choices = [w.problem.choices for w, row in zip(chunk, completions, strict=True) for _ in row]
-    verdicts = iter(check_with_choices(checker, texts, golds, choices))  # by letter or text
+    if hasattr(checker, "check_rows"):  # the user's checker reads the whole row
+        problems = [w.problem for w, row in zip(chunk, completions, strict=True) for _ in row]
+        rows = [p.row or {"answer": p.gold} for p in problems]
+        verdicts = iter(checker.check_rows(texts, rows, [p.where or p.id for p in problems]))
+    else:
+        verdicts = iter(check_with_choices(checker, texts, golds, choices))  # by letter or text
     for item, row in zip(chunk, completions, strict=True):
         if len(row) != item.count:
             raise EvalError(f"the backend returned {len(row)} completions, expected {item.count}")

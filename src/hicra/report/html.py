@@ -150,8 +150,10 @@ def phases_section(reports: list[RunReport], window: int) -> str:
     parts = [f"<p class='muted'>{_e(method)}</p>"]
     for r in reports:
         notes = "".join(f"<li>{_e(n)}</li>" for n in r.phase.notes)
+        signal = r.run.config.get("success_signal")  # which reward says "correct"
+        success = f"<p class='muted'>correct (accuracy): {_e(str(signal))}</p>" if signal else ""
         parts.append(
-            f"<h3>{_e(r.run.label)}: {_e(r.phase.describe())}</h3>"
+            f"<h3>{_e(r.run.label)}: {_e(r.phase.describe())}</h3>{success}"
             f"<ul class='phase-notes' data-run='{r.index}'>{notes}</ul>"
         )
     return "".join(parts)

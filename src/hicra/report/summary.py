@@ -180,6 +180,7 @@ def to_json(report: RunReport) -> dict[str, Any]:
         "credit": report.run.config.get("credit"),
         "hicra_alpha": report.run.config.get("hicra_alpha"),
         **({"source": report.run.source} if report.run.is_dump else {}),
+        "success_signal": report.run.config.get("success_signal"),
         **report.stats,
         "phase": report.phase.to_dict(),
         "per_step": per_step(report.run),

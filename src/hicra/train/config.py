@@ -9,8 +9,10 @@ with the same settings.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from hicra.train.layers import (
 # TRL's configs still set transformers' deprecated `gradient_checkpointing` alias; users cannot act
 # on these warnings, so they are not shown.
 warnings.filterwarnings(
-    "ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning
+    "ignore", message=r".*gradient_checkpointing.*` is deprecated", category=FutureWarning
 )
 
 
@@ -151,6 +153,21 @@ class HICRAConfig(GRPOConfig):
         default=None,
         metadata={"help": "Held-out completion length (default: max_completion_length)."},
     )
+    success_reward: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "NAME",
+            "help": "The success signal: the reward function (by its logged name, "
+            "rewards/NAME) whose score >= --success-threshold marks a completion correct, for "
+            "hicra/accuracy, the groups' pass@k and the rollouts' correct/incorrect. Default: "
+            "hicra's accuracy reward when used, else the first reward function listed; the rule "
+            "used is written to config.yaml (success_signal) and shown by hicra report.",
+        },
+    )
+    success_threshold: float = field(
+        default=1.0,
+        metadata={"help": "A completion is correct when its success reward is >= this."},
+    )
     epsilon_high: float | None = field(
         default=0.28,
         metadata={"help": "Upper clip bound (DAPO's clip-higher, as the paper's baseline)."},
@@ -158,6 +175,10 @@ class HICRAConfig(GRPOConfig):
 
     def __post_init__(self) -> None:
         check_limits(vars(self), TRAIN)  # before TRL reinterprets (max_steps -5: 3 epochs)
+        if not math.isfinite(self.success_threshold):
+            raise HicraError(
+                f"success_threshold must be a finite number, not {self.success_threshold}"
+            )
         if self.bf16 is None and not torch.cuda.is_available():
             self.bf16 = False  # TRL defaults to bf16, which a CPU-only machine rejects
         super().__post_init__()
@@ -249,6 +270,29 @@ class TrainArgs:
     few_shot: str | None = field(
         default=None, metadata={"help": "JSON list of [question, answer] example turns."}
     )
+    reward_funcs: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Reward functions, as TRL's `trl grpo --reward_funcs` takes them: TRL's "
+            "built-ins (accuracy_reward, reasoning_accuracy_reward, think_format_reward, "
+            "get_soft_overlong_punishment), hicra's (accuracy, format), a dotted import path "
+            "(my_module.my_reward, importable from the working folder) or path/to/file.py:"
+            "function. Signature: f(prompts, completions, **dataset_columns) -> list[float | "
+            "None]. Weights: --reward-weights. Unset: hicra's accuracy (and format) rewards, "
+            "weighted by --accuracy-weight and --format-weight.",
+            "nargs": "+",
+            "metavar": "SPEC",
+        },
+    )
+    reward_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "A sequence-classification reward model (local folder or hub id), as TRL's "
+            "reward_model_name_or_path; it comes first among the rewards (and their weights).",
+            "aliases": ["--reward-model-name-or-path", "--reward_model_name_or_path"],
+            "metavar": "PATH",
+        },
+    )
     accuracy_weight: float = field(default=1.0, metadata={"help": "Weight of the accuracy reward."})
     partial_credit: bool = field(
         default=False,
@@ -324,6 +368,8 @@ class ResolvedConfig:
     args: TrainArgs
     layer: dict[str, Any]  # the YAML layer used
     auto_output_dir: bool  # the run folder name was made up (runs/hicra-DATE-TIME): may be suffixed
+    origins: dict[str, str] = field(default_factory=dict)  # field -> the layer that set it
+    source: str = ""  # where the YAML layer came from
 
 
 def auto_run_folder() -> str:
@@ -366,7 +412,72 @@ def resolve_config(
         close = difflib.get_close_matches(flags[0].split("=")[0], options, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise HicraError(f"unknown option {flags[0]!r}{hint} (see hicra train --help)")
-    return ResolvedConfig(config, train_args, layer, auto)
+    origins = value_origins(parser, argv, layer, source, auto)
+    check_reward_fields(train_args, origins)
+    return ResolvedConfig(config, train_args, layer, auto, origins, source)
+
+
+DEFAULTS_ORIGIN = "defaults (HICRAConfig: TRL's GRPOConfig and HICRA's)"
+FLAGS_ORIGIN = "command-line flags"
+
+
+def value_origins(
+    parser: Any, argv: list[str], layer: dict[str, Any], source: str, auto: bool
+) -> dict[str, str]:
+    """Which layer set each field: the flags, the YAML layer (its source), or the defaults."""
+    given = set()
+    for arg in argv:
+        action = parser._option_string_actions.get(arg.split("=", 1)[0])
+        if action is not None:
+            given.add(action.dest)
+    origins = {}
+    for action in parser._actions:
+        dest = action.dest
+        if dest in given:
+            origins[dest] = FLAGS_ORIGIN
+        elif dest == "output_dir" and auto:
+            origins[dest] = "hicra (a new runs/hicra-DATE-TIME)"
+        elif dest in layer:
+            origins[dest] = source
+        else:
+            origins[dest] = DEFAULTS_ORIGIN
+    return origins
+
+
+def check_reward_fields(args: TrainArgs, origins: dict[str, str]) -> None:
+    """accuracy_weight and format_weight weigh the default rewards only: set beside reward_funcs
+    (by the user, not a built-in run) they would be ignored, so they are refused."""
+    if args.reward_funcs is None and not args.reward_model:
+        return
+    for name in ("accuracy_weight", "format_weight"):
+        origin = origins.get(name, DEFAULTS_ORIGIN)
+        if origin == DEFAULTS_ORIGIN or origin.startswith("built-in config"):
+            continue
+        raise HicraError(
+            f"{name} (from {origin}) weighs hicra's default rewards, which reward_funcs "
+            "replaces: give the weights as reward_weights, one per reward function "
+            f"(add 'accuracy' or 'format' to reward_funcs to keep them)"
+        )
+
+
+def config_yaml(resolved: ResolvedConfig) -> str:
+    """`--print-config`: the resolved configuration as YAML, grouped by the layer that set each
+    value (flags, the YAML file or built-in run, the defaults), each group under a comment."""
+    import yaml
+
+    config, args = resolved.config, resolved.args
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
+    values.update({k: v for k, v in config.to_dict().items() if k != "hub_token"})
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        groups.setdefault(resolved.origins.get(key, DEFAULTS_ORIGIN), {})[key] = value
+    order = sorted(groups, key=lambda o: (o != FLAGS_ORIGIN, o == DEFAULTS_ORIGIN))
+    source = resolved.source or "none"
+    parts = [f"# YAML layer: {source}"]
+    for origin in order:
+        body = yaml.safe_dump(groups[origin], sort_keys=False, allow_unicode=True)
+        parts.append(f"# set by {origin}\n{body}")
+    return "\n".join(parts)
 
 
 _JSON_TEXT_FIELDS = ("dataset_kwargs", "few_shot")

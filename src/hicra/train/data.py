@@ -61,6 +61,10 @@ class DataSpec:
     image_field: str | None = None  # None: `images` or `image` when present
     image_limits: ImageLimits | None = None
     text_only_model: str | None = None  # set: image rows are an error naming this model
+    # Reward functions of the user's (`--reward-funcs`): every column of the file reaches them as
+    # it is; the gold answer is needed only when hicra's accuracy reward is one of them.
+    keep_columns: bool = False
+    answer_required: bool = True
 
 
 def _pick(fields: Sequence[str], wanted: str | None, defaults: Sequence[str], what: str) -> str:
@@ -166,7 +170,12 @@ def find_schema(rows: Sequence[tuple[int, Any]], spec: DataSpec, where: str, uni
         fields.update(dict.fromkeys(row))
     names = list(fields)
     question = _pick(names, spec.question_field, QUESTION_FIELDS, "question")
-    answer = _pick(names, spec.answer_field, ANSWER_FIELDS, "answer")
+    if spec.answer_required or spec.answer_field is not None:
+        answer = _pick(names, spec.answer_field, ANSWER_FIELDS, "answer")
+    else:  # the user's rewards read the columns they need
+        answer = next((n for n in ANSWER_FIELDS if n in names), "")
+    if spec.keep_columns:
+        _check_column_names(names, where)
     image = image_field(names, spec, where, len(rows))
     with_images = [n for n, row in rows if image is not None and has_image(row.get(image))]
     first = f"{where}, {unit} {with_images[0]}" if with_images else ""
@@ -177,6 +186,22 @@ def find_schema(rows: Sequence[tuple[int, Any]], spec: DataSpec, where: str, uni
             "image-text-to-text model (e.g. Qwen/Qwen2.5-VL-3B-Instruct), or drop the image rows"
         )
     return Schema(question, answer, image if with_images else None, len(with_images), first)
+
+
+# Columns hicra writes for every row; a file's own column of the same name is replaced.
+HICRA_COLUMNS = ("prompt", "question", "answer", "task", "rg_entry", "id", "images", "image_refs")
+
+
+def _check_column_names(names: Sequence[str], where: str) -> None:
+    """A column named like one of TRL's reward-call arguments would clash with it."""
+    from hicra.train.reward_funcs import TRL_CALL_KEYS
+
+    clash = [n for n in names if n in TRL_CALL_KEYS]
+    if clash:
+        raise DataError(
+            f"{where}: column {clash[0]!r} has the name of an argument TRL gives every reward "
+            f"function ({', '.join(TRL_CALL_KEYS)}); rename the column"
+        )
 
 
 def image_field(
@@ -217,8 +242,14 @@ def _math_rows(
         return
     schema = find_schema(read, spec, where, unit)
     q_field, a_field, i_field = schema.question, schema.answer, schema.image
+    columns = list(dict.fromkeys(k for _, row in read for k in row)) if spec.keep_columns else []
     for number, row in read:
-        question, answer = row.get(q_field), gold_answer(row.get(a_field))
+        question = row.get(q_field)
+        if spec.answer_required:
+            answer = gold_answer(row.get(a_field))
+        else:  # as it is in the file (text for the rollouts), never refused
+            value = row.get(a_field) if a_field else None
+            answer = "" if value is None else value if isinstance(value, str) else json.dumps(value)
         place = f"{where}, {unit} {number}"
         problem = reason = None
         images: list[ImageSource] = []
@@ -244,6 +275,11 @@ def _math_rows(
             "id": str(row.get("id", row.get("unique_id", number))),
             PLACE: place,
         }
+        # the file's own columns as they are (None where a row lacks one), for the user's rewards;
+        # hicra's parsed gold answer stays when its accuracy reward needs it
+        record.update({k: row.get(k) for k in columns if k not in ("prompt", "images", PLACE)})
+        if spec.answer_required:
+            record["answer"] = answer
         if i_field is not None:
             record["images"] = images
         yield record
@@ -408,4 +444,22 @@ def build_dataset(
 
         return vision_dataset(rows, style), stats
     records = [{**row, "prompt": style.messages(row["question"])} for row in rows]
-    return datasets.Dataset.from_list(records), stats
+    try:
+        return datasets.Dataset.from_list(records), stats
+    except (TypeError, ValueError, OverflowError) as err:  # pyarrow's errors are ValueErrors
+        raise DataError(f"{spec.source}: {mixed_column(records) or err}") from None
+
+
+def mixed_column(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a table cannot hold the rows: the first column whose values differ in kind."""
+    for key in records[0]:
+        first: dict[str, int] = {}  # kind -> first row (1-based) holding it
+        for number, record in enumerate(records, 1):
+            value = record.get(key)
+            if value is not None:
+                kind = "number" if isinstance(value, (int, float)) else type(value).__name__
+                first.setdefault(kind, number)
+        if len(first) > 1:
+            shown = ", ".join(f"{kind} (first in row {n})" for kind, n in first.items())
+            return f"column {key!r} holds values of different kinds: {shown}; one kind a column"
+    return None

@@ -30,6 +30,16 @@ HELDOUT_OPTIONS = (
     "eval_max_new_tokens",
     "per_device_eval_batch_size",
 )
+REWARD_OPTIONS = (
+    "reward_funcs",
+    "reward_weights",
+    "reward_model",
+    "success_reward",
+    "success_threshold",
+    "accuracy_weight",
+    "format_weight",
+    "partial_credit",
+)
 COMMON_OPTIONS = (
     "model",
     "dataset",
@@ -69,7 +79,8 @@ def help_text(parser: argparse.ArgumentParser, everything: bool = False) -> str:
         "then one YAML file (--config FILE; the built-in 'default' run when none is given), then "
         "these flags. Every GRPOConfig field is a flag, with dashes or underscores "
         "(--max-steps, --max_steps). The defaults shown are HICRAConfig's; the built-in run sets "
-        "some (see them all: hicra train --print-config)."
+        "some (see them all: hicra train --print-config). With --model or --dataset and no "
+        "--config, the built-in run is not used: your task starts from these defaults."
     )
 
     def section(title: str, actions: list[argparse.Action]) -> None:
@@ -83,9 +94,14 @@ def help_text(parser: argparse.ArgumentParser, everything: bool = False) -> str:
 
     section("HICRA's options", _actions(parser, HICRA_OPTIONS))
     section("common options", _actions(parser, COMMON_OPTIONS))
+    section(
+        "rewards (your task: --reward-funcs as TRL takes them; the success signal counts a "
+        "completion correct for hicra/accuracy and group pass@k)",
+        _actions(parser, REWARD_OPTIONS),
+    )
     section("held-out evaluation while training", _actions(parser, HELDOUT_OPTIONS))
     data_fields = tuple(f for f in TrainArgs.__dataclass_fields__ if f not in shown)
-    section("data, rewards, LoRA", _actions(parser, data_fields))
+    section("data, prompt, LoRA", _actions(parser, data_fields))
     rest = [a for a in parser._actions if a.option_strings and a.dest not in shown]
     rest = [a for a in rest if a.dest != "help"]
     if everything:

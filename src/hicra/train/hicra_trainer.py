@@ -43,9 +43,9 @@ from hicra.train.generation_metrics import log_generation_metrics, log_group_pas
 from hicra.train.heldout_eval import HeldoutEvaluator, HeldoutSet
 from hicra.train.images import images_per_row, media_token_ids
 from hicra.train.outcome import PlanningWatch, outcome_metrics
-from hicra.train.rewards import AccuracyReward
 from hicra.train.rollout_log import log_rollouts
 from hicra.train.run_start import start_run_folder
+from hicra.train.success import attach_success_signal
 
 
 class HICRATrainer(GRPOTrainer):
@@ -102,7 +102,7 @@ class HICRATrainer(GRPOTrainer):
         self.run_log = RunLog(self.args.output_dir, is_main=self.accelerator.is_main_process)
         self._run_config = dict(run_config or {})
         self.entropy_window = EntropyWindow()  # loss-time values of one optimizer step
-        self._accuracy = next((f for f in self.reward_funcs if isinstance(f, AccuracyReward)), None)
+        self.success_signal = self._accuracy = attach_success_signal(self)  # hicra/accuracy
         self._last_entropies: torch.Tensor | None = None
         self.control_arm = placebo.control_for(  # placebo n-grams or random tokens, else None
             self.credit, self.args.seed, self.args.output_dir, self.grams, self.tagger,

@@ -77,6 +77,16 @@ def output_dir_flag(argv: list[str]) -> str | None:
     return flag_value(argv, "--output_dir") or flag_value(argv, "--output-dir")
 
 
+NEUTRAL_SOURCE = "defaults (--model or --dataset given without --config: no built-in run)"
+
+
+def own_task(argv: list[str]) -> bool:
+    """`--model` or `--dataset` without `--config`: the run starts from HICRAConfig's defaults
+    (TRL's, and the paper's where it is precise), not from the built-in arithmetic toy's
+    40-token completions, one-shot example and learning rate."""
+    return any(flag_value(argv, f) is not None for f in ("--model", "--dataset"))
+
+
 def yaml_layer(argv: list[str]) -> tuple[dict[str, Any], str]:
     """The YAML layer a command line selects, and where it came from (for error messages)."""
     config_name = flag_value(argv, "--config")
@@ -85,6 +95,8 @@ def yaml_layer(argv: list[str]) -> tuple[dict[str, Any], str]:
     if config_name is None and is_resume(argv) and saved is not None and saved.is_file():
         layer = {k: v for k, v in load_yaml(saved).items() if k not in RECORD_ONLY}
         return layer, str(saved)
+    if config_name is None and own_task(argv):  # your model or data: not the toy's settings
+        return {}, NEUTRAL_SOURCE
     if config_name is None or config_name in BUILTIN_CONFIGS:
         name = config_name or "default"
         return builtin_config(name), f"built-in config {name!r}"

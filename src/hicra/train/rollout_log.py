@@ -56,7 +56,6 @@ def log_rollouts(
     for i in range(keep):
         text = completion_text(completions[i])
         rewards = {n: per_func[n][i] for n in reward_names}
-        accuracy = rewards.get("accuracy")
         rows.append(
             {
                 RolloutField.STEP: step,
@@ -69,7 +68,7 @@ def log_rollouts(
                     for w, v in zip(weights, rewards.values(), strict=True)
                 ),
                 RolloutField.REWARDS: rewards,
-                RolloutField.CORRECT: None if accuracy is None else bool(accuracy >= 1.0),
+                RolloutField.CORRECT: trainer._accuracy and trainer._accuracy.correct(rewards),
                 RolloutField.ADVANTAGE: seq_adv[i],
                 RolloutField.PLANNING_SPANS: [list(s) for s in trainer.tagger.spans(text)],
                 RolloutField.LENGTH: int(lengths[i]),

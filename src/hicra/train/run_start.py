@@ -12,6 +12,7 @@ from typing import Any
 from hicra import __version__
 from hicra.errors import HicraError
 from hicra.run_folder import checkpoint_step, last_complete_checkpoint
+from hicra.train.success import describe as describe_success
 
 
 def start_run_folder(trainer: Any, resume_from_checkpoint: str | bool | None) -> str | bool | None:
@@ -43,5 +44,6 @@ def config_record(trainer: Any) -> dict[str, Any]:
     record.update(trainer._run_config)
     args = trainer.args.to_replayable_dict()
     record.update({k: v for k, v in args.items() if k not in record})
+    record["success_signal"] = describe_success(trainer._accuracy)
     record["strategic_grams_resolved"] = {"name": trainer.grams.name, "count": len(trainer.grams)}
     return record

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from hicra.errors import HicraError
 from hicra.folder_lock import FolderLock
 from hicra.prompts import PromptStyle
@@ -69,7 +67,14 @@ def data_spec(args: TrainArgs, seed: int) -> DataSpec:
         seed=seed,
         skip_bad_rows=args.skip_bad_rows,
         limit=args.dataset_limit,
+        keep_columns=own_rewards(args),
+        answer_required=not own_rewards(args) or "accuracy" in (args.reward_funcs or []),
     )
+
+
+def own_rewards(args: TrainArgs) -> bool:
+    """The user's rewards (`reward_funcs`, `reward_model`) replace hicra's accuracy and format."""
+    return args.reward_funcs is not None or bool(args.reward_model)
 
 
 @dataclass
@@ -93,7 +98,6 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     from hicra.context import ContextFit, context_length
     from hicra.models import model_kind, resolve_model_path
     from hicra.train.images import check_modality, load_processing
-    from hicra.train.rewards import AccuracyReward, CorruptedAccuracy, FormatReward
 
     model_path = resolve_model_path(args.model)
     processing = load_processing(args.model, args.max_image_pixels)  # a processor for a VLM
@@ -124,20 +128,7 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     if len(dataset) * config.num_generations < global_batch:
         raise DataError(f"dataset has {len(dataset)} rows, fewer than one batch needs")
     verifier = MathVerifier(args.verify_workers, args.verify_timeout)
-    rewards: list[Any] = [AccuracyReward(verifier, partial_credit=args.partial_credit)]
-    if args.reward_corruption:  # the graded positive control
-        rewards[0] = CorruptedAccuracy(
-            verifier,
-            args.partial_credit,
-            fraction=args.reward_corruption,
-            seed=config.seed,
-            group_size=config.num_generations,
-        )
-    weights = [args.accuracy_weight]
-    if args.format_weight:
-        rewards.append(FormatReward())
-        weights.append(args.format_weight)
-    config.reward_weights = weights
+    rewards, config.reward_weights = run_rewards(config, args, verifier, dataset[0])
     peft_config = None
     if args.lora_r > 0:
         from peft import LoraConfig
@@ -175,6 +166,48 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         verifier,
         heldout,
     )
+
+
+def run_rewards(
+    config: Any, args: TrainArgs, verifier: Any, first_row: dict[str, Any]
+) -> tuple[list[Any], list[float]]:
+    """The run's rewards and weights: `reward_funcs` (and `reward_model`), each loaded and
+    dry-called on the first row (`train.reward_funcs`), else hicra's accuracy (and format)."""
+    from hicra.train.reward_funcs import RewardError, build_reward_set
+    from hicra.train.rewards import AccuracyReward, CorruptedAccuracy, FormatReward
+
+    def accuracy() -> AccuracyReward:
+        if args.reward_corruption:  # the graded positive control
+            return CorruptedAccuracy(
+                verifier,
+                args.partial_credit,
+                fraction=args.reward_corruption,
+                seed=config.seed,
+                group_size=config.num_generations,
+            )
+        return AccuracyReward(verifier, partial_credit=args.partial_credit)
+
+    hicra = {"accuracy": accuracy, "format": FormatReward}
+    if own_rewards(args):
+        rewards = build_reward_set(
+            args.reward_funcs,
+            args.reward_model,
+            config.reward_weights,
+            hicra,
+            config.max_completion_length,
+            first_row,
+        )
+        return rewards.funcs, rewards.weights
+    funcs, weights = [hicra["accuracy"]()], [args.accuracy_weight]
+    if args.format_weight:
+        funcs.append(FormatReward())
+        weights.append(args.format_weight)
+    if config.reward_weights is not None and list(config.reward_weights) != weights:
+        raise RewardError(  # a resumed run's config.yaml records the weights it computed
+            f"reward_weights {list(config.reward_weights)} needs reward_funcs; hicra's default "
+            "rewards are weighted by accuracy_weight and format_weight"
+        )
+    return funcs, weights
 
 
 def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None) -> Any:
@@ -245,9 +278,9 @@ def run(argv: list[str]) -> int:
     config, args = resolved.config, resolved.args
     check_heldout_flags(config)
     if args.print_config:
-        shown = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
-        shown.update({k: v for k, v in config.to_dict().items() if k != "hub_token"})
-        print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
+        from hicra.train.config import config_yaml
+
+        print(config_yaml(resolved))
         return 0
     folder = Path(config.output_dir)
     main = is_main_process()
@@ -310,6 +343,11 @@ def _check_resume(folder: Path, config: Any, prepared: Prepared) -> None:
 
 def _train(config: Any, args: TrainArgs, prepared: Prepared, folder: Path) -> int:
     trainer = build_trainer(config, args, prepared)
+    if trainer.accelerator.is_main_process:
+        from hicra.train.success import describe
+
+        signal = describe(trainer.success_signal)
+        print(f"hicra train: success signal (hicra/accuracy): {signal}", file=sys.stderr)
     final = folder / FINAL_MODEL_DIR
     try:
         trainer.train(resume_from_checkpoint=True if args.resume else None)
