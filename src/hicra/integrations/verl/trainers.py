@@ -31,8 +31,20 @@ from verl.workers.utils.padding import response_to_nested
 from hicra.advantages import get_credit
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
-from hicra.integrations.verl.credit import StepResponses, assign_step_credit, hierarchy_metrics
+from hicra.integrations.verl.credit import (
+    StepResponses,
+    assign_step_credit,
+    hierarchy_metrics,
+    sequence_advantages,
+)
 from hicra.integrations.verl.estimator import hicra_trainer_context
+from hicra.integrations.verl.run_log import (
+    SampledResponses,
+    VerlRunLog,
+    config_record,
+    rollout_rows,
+    run_folder_path,
+)
 from hicra.integrations.verl.settings import ESTIMATOR, VerlHicraSettings, read_settings
 from hicra.tagging import PlanningTagger
 
@@ -81,6 +93,13 @@ class HicraTrainerMixin:
         self.hicra_settings = settings_from_config(config)
         self.hicra_credit = get_credit(self.hicra_settings.credit)
         self.hicra_grams = StrategicGrams.resolve(self.hicra_settings.strategic_grams)
+        folder = run_folder_path(
+            config.trainer.get("default_local_dir"), self.hicra_settings.output_dir
+        )
+        record = config_record(
+            self.hicra_settings, config, self.hicra_grams.name, len(self.hicra_grams)
+        )
+        self.hicra_run = VerlRunLog(folder, record)  # checked now, written from the first step
         with open_dict(config):
             config.trainer.v1.trainer_mode = self.base_mode
         super().__init__(config)  # type: ignore[call-arg]
@@ -98,7 +117,7 @@ class HicraTrainerMixin:
         self.hicra_tagger = PlanningTagger(self.hicra_grams, self.tokenizer)
 
     def _hicra_fields(self) -> list[str]:
-        wanted = ["uid", "responses", "response_mask", "advantages"]
+        wanted = ["uid", "responses", "response_mask", "advantages", "rm_scores"]
         if "entropies" in self.hicra_credit.needs or self.hicra_settings.hierarchy_metrics:
             wanted.append("entropy")  # absent in bypass mode: TransferQueue skips missing fields
         return wanted
@@ -130,11 +149,73 @@ class HicraTrainerMixin:
         )
         if self.hicra_settings.hierarchy_metrics:
             metrics.update(hierarchy_metrics(step, result, self.hicra_settings.fork_quantile))
+        self._hicra_record(batch, step, result.planning_mask, padded["rm_scores"].sum(dim=1))
         output = TensorDict(
             {"advantages": response_to_nested(result.advantages, nested_mask)},
             batch_size=len(batch),
         )
         return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=output)
+
+    def _hicra_record(
+        self, batch: KVBatchMeta, step: StepResponses, planning: torch.Tensor, scores: torch.Tensor
+    ) -> None:
+        """Keep the mini-step's scores and, once a step, a few whole prompt groups for the log."""
+        global_step = int(self.global_steps)  # type: ignore[attr-defined]
+        real = ~step.padding
+        rollouts = []
+        per_step = self.hicra_settings.rollouts_per_step
+        if self.hicra_run.wants_rollouts(global_step, per_step):
+            chosen = sorted({step.uids[i] for i in range(len(step.uids)) if real[i]})[:per_step]
+            rows = [i for i in range(len(step.uids)) if real[i] and step.uids[i] in chosen]
+            rows.sort(key=lambda i: (chosen.index(step.uids[i]), batch.keys[i]))
+            rollouts = rollout_rows(
+                global_step,
+                self.hicra_tagger,
+                self._hicra_sample(batch, step, planning, scores, rows, chosen),
+            )
+        self.hicra_run.add(global_step, scores[real], rollouts)
+
+    def _hicra_sample(
+        self,
+        batch: KVBatchMeta,
+        step: StepResponses,
+        planning: torch.Tensor,
+        scores: torch.Tensor,
+        rows: list[int],
+        chosen: list[str],
+    ) -> SampledResponses:
+        """The sampled rows with their prompts and gold answers (one small TransferQueue read)."""
+        data = tq.kv_batch_get(
+            keys=[batch.keys[i] for i in rows],
+            partition_id=batch.partition_id,
+            select_fields=["prompts", "reward_model"],
+        )
+        prompts = [
+            self.tokenizer.decode(ids, skip_special_tokens=True) for ids in data["prompts"].unbind()
+        ]
+        reward_model = data.get("reward_model", None)
+        answers = (
+            [item.get("ground_truth") for item in reward_model.tolist()]
+            if reward_model is not None
+            else [None] * len(rows)
+        )
+        index = torch.tensor(rows, dtype=torch.long)
+        return SampledResponses(
+            groups=[chosen.index(step.uids[i]) for i in rows],
+            prompts=prompts,
+            answers=answers,
+            responses=step.responses[index],
+            response_mask=step.response_mask[index],
+            scores=scores[index],
+            advantages=sequence_advantages(step.advantages[index], step.response_mask[index]),
+            planning_mask=planning[index],
+        )
+
+    def _compute_metrics(self, batch: KVBatchMeta, metrics: dict, *args: Any, **kwargs: Any):
+        """verl's step metrics, then the step's line in the hicra run folder (and its accuracy)."""
+        result = super()._compute_metrics(batch, metrics, *args, **kwargs)  # type: ignore[misc]
+        metrics.update(self.hicra_run.write_step(int(self.global_steps), metrics))  # type: ignore[attr-defined]
+        return result
 
 
 @register_trainer("hicra_sync")
