@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from hicra import PlanningTagger, StrategicGrams
-from hicra.tagging import COUNTINGS, GramMatcher, lowercase_bytes, token_byte_table
+from hicra.tagging import (
+    COUNTINGS,
+    GramMatcher,
+    longest_non_overlapping,
+    lowercase_bytes,
+    select_matches,
+    token_byte_table,
+)
 from tests.tagging_reference import ReferenceMatcher, reference_token_mask
 
 GRAMS = StrategicGrams(
@@ -302,3 +309,18 @@ def test_batched_tagger_strict_error_names_the_first_bad_id(smollm2_tokenizer):
         tagger.token_mask([[1, 2, 3], [4, -5, 10**7]])
     masked = tagger.token_mask([[1, 2, 3], [4, -5, 10**7]], [[1, 1, 1], [1, 0, 0]], strict=False)
     assert masked[1].tolist() == [False, False, False]
+
+
+def test_longest_non_overlapping_is_the_greedy_choice():
+    """The array version picks what `select_matches` picks, on dense random overlapping spans."""
+    rng = np.random.default_rng(1)
+    for size in (0, 1, 2, 5, 40, 400):
+        starts = rng.integers(0, max(size, 1) * 2, size)
+        spans = sorted(
+            {(int(s), int(s + rng.integers(1, 12)), int(rng.integers(0, 3))) for s in starts}
+        )
+        got = longest_non_overlapping(np.array(spans, dtype=np.int64).reshape(-1, 3))
+        assert [tuple(m) for m in got.tolist()] == select_matches(spans, "longest")
+    # by hand: "but wait, let me verify" -> "but wait" and "let me verify"
+    spans = [(0, 3, 0), (0, 8, 1), (4, 8, 2), (10, 16, 3), (10, 23, 4)]
+    assert longest_non_overlapping(np.array(spans)).tolist() == [[0, 8, 1], [10, 23, 4]]

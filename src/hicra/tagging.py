@@ -69,12 +69,21 @@ def lowercase_bytes(data: bytes) -> bytes:
 def _lowercase_rows(data: bytes, row_starts: np.ndarray) -> bytes:
     """`lowercase_bytes` of each row of a NUL-separated batch buffer, as if each were alone.
 
-    Rows of ASCII (nearly all) are lowered in one call; a row with other bytes on its own, since
+    When Unicode lowering keeps every character's UTF-8 length (the lead and continuation bytes
+    fall where they were), lowering the whole buffer lowers each row as `lowercase_bytes` would.
+    Otherwise ASCII rows are lowered in one call and each other row on its own, since
     `lowercase_bytes` falls back to ASCII lowering for a row whose lowering would move offsets.
     """
     lowered = data.lower()
     if data.isascii():
         return lowered
+    whole = data.decode("utf-8", errors="surrogateescape").lower()
+    encoded = whole.encode("utf-8", errors="surrogateescape")
+    if len(encoded) == len(data):
+        before = np.frombuffer(data, dtype=np.uint8) & 0xC0
+        after = np.frombuffer(encoded, dtype=np.uint8) & 0xC0
+        if np.array_equal(before == 0x80, after == 0x80):
+            return encoded
     wide = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80)
     rows = np.unique(np.searchsorted(row_starts, wide, side="right") - 1)
     bounds = np.append(row_starts, len(data))
@@ -112,6 +121,33 @@ def select_matches(
 
 
 _NO_MATCHES = np.zeros((0, 3), dtype=np.int64)
+
+
+def longest_non_overlapping(matches: np.ndarray) -> np.ndarray:
+    """`select_matches(..., "longest")` on an (M, 3) array of sorted matches, without a loop
+    over the matches: the rows chosen, in (start, -end) order.
+
+    Only the longest match at a start can be chosen. A match that no earlier one reaches into
+    starts a cluster and is always chosen; inside a cluster the greedy choice after match i is
+    the first match starting at or after i's end, found for every cluster at once by
+    `np.searchsorted`, one round per match chosen in the longest cluster.
+    """
+    if not len(matches):
+        return matches
+    ordered = matches[np.lexsort((-matches[:, 1], matches[:, 0]))]
+    longest = ordered[np.r_[True, ordered[1:, 0] != ordered[:-1, 0]]]
+    starts, ends = longest[:, 0], longest[:, 1]
+    reach = np.maximum.accumulate(ends)
+    opens = np.r_[True, starts[1:] >= reach[:-1]]  # no earlier match reaches this start
+    cluster_end = np.append(np.flatnonzero(opens)[1:], len(longest))
+    limit = cluster_end[np.cumsum(opens) - 1]  # each match's cluster ends before this index
+    chosen = [np.flatnonzero(opens)]
+    current = chosen[0][limit[chosen[0]] - chosen[0] > 1]  # clusters of one match are done
+    while current.size:
+        following = np.searchsorted(starts, ends[current], side="left")
+        current = following[following < limit[current]]
+        chosen.append(current)
+    return longest[np.sort(np.concatenate(chosen))]
 
 
 class GramMatcher:
@@ -477,20 +513,8 @@ class PlanningTagger:
 
     def _count(self, matches: np.ndarray, gram_counts: Counter[str], counting: Counting) -> None:
         """Add the occurrences `select_matches` would choose, grams in order of first use."""
-        if counting == "all":
-            chosen = matches[:, 2]
-        else:  # leftmost-longest, non-overlapping: only the longest match at a start can count
-            order = np.lexsort((-matches[:, 1], matches[:, 0]))
-            ordered = matches[order]
-            longest = ordered[np.r_[True, ordered[1:, 0] != ordered[:-1, 0]]]
-            picked = []
-            covered = 0
-            for row, (start, end) in enumerate(longest[:, :2].tolist()):
-                if start >= covered:
-                    picked.append(row)
-                    covered = end
-            chosen = longest[picked, 2]
-        grams, first_use, counts = np.unique(chosen, return_index=True, return_counts=True)
+        chosen = matches if counting == "all" else longest_non_overlapping(matches)
+        grams, first_use, counts = np.unique(chosen[:, 2], return_index=True, return_counts=True)
         names = self.grams.grams
         gram_counts.update(
             {
