@@ -173,6 +173,14 @@ class GramMatcher:
         self._length_of = np.array([n for _, n, _, _ in info], dtype=np.int64)
         self._word_start = np.array([s for _, _, s, _ in info], dtype=bool)
         self._word_end = np.array([e for _, _, _, e in info], dtype=bool)
+        # Keys of ASCII (and the caseless typographic apostrophe) match the same bytes whether or
+        # not the text's other characters are Unicode-lowered: a character outside ASCII lowers
+        # to one outside ASCII (or changes length, and `lowercase_bytes` lowers ASCII only).
+        self.ascii_keys = all(
+            c.isascii() or c == "\u2019"
+            for key in keys
+            for c in key.encode("latin-1").decode("utf-8")
+        )
         self._automaton = ahocorasick.Automaton()
         for number, key in enumerate(keys):
             self._automaton.add_word(key, number)
@@ -499,7 +507,8 @@ class PlanningTagger:
         gather += np.arange(len(gather))
         data = self._all_bytes[gather].tobytes()
         row_starts = np.concatenate(([0], ends[flat_ids == self._separator][:-1]))
-        matches = self.matcher.find_array(_lowercase_rows(data, row_starts), row_starts)
+        lowered = data.lower() if self.matcher.ascii_keys else _lowercase_rows(data, row_starts)
+        matches = self.matcher.find_array(lowered, row_starts)
         out = np.zeros(rows * (width + 1), dtype=bool)
         if len(matches):
             if gram_counts is not None:
