@@ -1,10 +1,21 @@
 import random
+from collections import Counter
+from importlib import resources
 
+import numpy as np
 import pytest
 import torch
 
 from hicra import PlanningTagger, StrategicGrams
-from hicra.tagging import GramMatcher, lowercase_bytes, token_byte_table
+from hicra.tagging import (
+    COUNTINGS,
+    GramMatcher,
+    longest_non_overlapping,
+    lowercase_bytes,
+    select_matches,
+    token_byte_table,
+)
+from tests.tagging_reference import ReferenceMatcher, reference_token_mask
 
 GRAMS = StrategicGrams(
     ["so", "wait", "but wait", "wait, no", "hmm,", "let me", "let's", "## step", "é so"]
@@ -216,3 +227,100 @@ def test_segments_and_decode_with_spans(smollm2_tokenizer):
     assert tagger.planning_ratio([ids]) == pytest.approx(
         sum(tagger.token_mask([ids])[0]).item() / len(ids)
     )
+
+
+# --------------------------------------------------------------------------- the batched tagger
+def _real_texts() -> list[str]:
+    """Real reasoning text: MATH solutions, the bundled trace, and text outside ASCII (including
+    characters whose lowercase form has another UTF-8 length: Kelvin sign, dotted capital I)."""
+    from hicra.eval.registry import bundled_file, get_benchmark
+    from hicra.jsonl import read_jsonl
+
+    solutions = [row["solution"] for _, row in read_jsonl(bundled_file(get_benchmark("math")))]
+    trace = resources.files("hicra").joinpath("assets/sample_trace.txt").read_text(encoding="utf-8")
+    odd = [
+        "İstanbul: WAIT, so the 5 \u212a limit… Let me check: naïve café 日本語 🙂 so",
+        "É SO: ÉSO é so",  # "é so" only by Unicode lowering, which the İ row above cannot have
+        "ALSO—so\u00a0so,\tlet\n\nme   see; BUT WAIT, no. Hmm,Hmm, LET’S go ## Step 2",
+        "Ⱥ so wait Ⱥ",
+    ]
+    return [*solutions[:60], trace[:3000], trace[3000:6000], *odd]
+
+
+@pytest.mark.parametrize(
+    "family", ["bytelevel_tokenizer", "sentencepiece_tokenizer", "smollm2_tokenizer"]
+)
+def test_batched_masks_and_counts_equal_the_row_by_row_tagger(family, request, paper_grams):
+    """The batched tagger marks exactly the tokens, and counts exactly the grams, that the
+    row-by-row implementation it replaced did (tests/tagging_reference.py), on real text."""
+    tokenizer = request.getfixturevalue(family)
+    rng = np.random.default_rng(0)
+    for grams in (paper_grams, GRAMS):
+        tagger = PlanningTagger(grams, tokenizer)
+        matcher = ReferenceMatcher(grams)
+        rows = [
+            np.array(tokenizer(text, add_special_tokens=False)["input_ids"][:700], dtype=np.int64)
+            for text in _real_texts()
+        ]
+        rows.append(np.array([tokenizer.eos_token_id] * 3, dtype=np.int64))  # special tokens only
+        # rows cut inside a character: a row that starts with a continuation byte ("é" is C3 A9)
+        # reads that byte, not the row before it, when it checks the word boundary of "so"
+        byte_id = {b: i for i, b in enumerate(tagger._table) if len(b) == 1}
+        so_wait = tokenizer(" so wait, no", add_special_tokens=False)["input_ids"]
+        so = [byte_id[b"s"], byte_id[b"o"]]
+        rows.append(np.array([byte_id[b"\xa9"], *so, *so_wait, byte_id[b"\xc3"]]))
+        rows.append(np.array([byte_id[b"\xc3"], byte_id[b"\xa9"], *so, *so_wait]))
+        rows.append(np.zeros(0, dtype=np.int64))  # an empty row
+        keeps = [rng.random(len(r)) > 0.05 for r in rows]  # tool tokens cut out of the rows
+        vocabulary = len(tagger._table)
+        noisy = [np.where(rng.random(len(r)) < 0.01, vocabulary + 7, r) for r in rows]
+        for counting in COUNTINGS:
+            for ids, keep, strict in ((rows, None, True), (noisy, keeps, False)):
+                ours: Counter[str] = Counter()
+                theirs: Counter[str] = Counter()
+                got = tagger.token_mask(
+                    ids, keep, gram_counts=ours, counting=counting, strict=strict
+                )
+                expected = reference_token_mask(
+                    tagger._table, matcher, ids, keep, theirs, strict, counting
+                )
+                for b, row_mask in enumerate(expected):
+                    assert got[b, : len(row_mask)].tolist() == row_mask.tolist(), (family, b)
+                    assert not got[b, len(row_mask) :].any()
+                assert ours == theirs and list(ours) == list(theirs)
+                assert sum(theirs.values()) > 50  # the text really holds grams
+        # the same rows padded into one tensor, and tagged a few rows at a time
+        width = max(len(r) for r in rows)
+        padded = torch.zeros((len(rows), width), dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for b, row in enumerate(rows):
+            padded[b, : len(row)] = torch.from_numpy(row)
+            attention[b, : len(row)] = 1
+        whole = tagger.token_mask(padded, attention)
+        assert torch.equal(whole, tagger.token_mask(rows))
+        small_chunks = PlanningTagger(grams, tokenizer)
+        small_chunks._chunk_tokens = 3 * width
+        assert torch.equal(small_chunks.token_mask(padded, attention), whole)
+
+
+def test_batched_tagger_strict_error_names_the_first_bad_id(smollm2_tokenizer):
+    tagger = PlanningTagger(GRAMS, smollm2_tokenizer)
+    with pytest.raises(ValueError, match=r"token id -5 is outside"):
+        tagger.token_mask([[1, 2, 3], [4, -5, 10**7]])
+    masked = tagger.token_mask([[1, 2, 3], [4, -5, 10**7]], [[1, 1, 1], [1, 0, 0]], strict=False)
+    assert masked[1].tolist() == [False, False, False]
+
+
+def test_longest_non_overlapping_is_the_greedy_choice():
+    """The array version picks what `select_matches` picks, on dense random overlapping spans."""
+    rng = np.random.default_rng(1)
+    for size in (0, 1, 2, 5, 40, 400):
+        starts = rng.integers(0, max(size, 1) * 2, size)
+        spans = sorted(
+            {(int(s), int(s + rng.integers(1, 12)), int(rng.integers(0, 3))) for s in starts}
+        )
+        got = longest_non_overlapping(np.array(spans, dtype=np.int64).reshape(-1, 3))
+        assert [tuple(m) for m in got.tolist()] == select_matches(spans, "longest")
+    # by hand: "but wait, let me verify" -> "but wait" and "let me verify"
+    spans = [(0, 3, 0), (0, 8, 1), (4, 8, 2), (10, 16, 3), (10, 23, 4)]
+    assert longest_non_overlapping(np.array(spans)).tolist() == [[0, 8, 1], [10, 23, 4]]

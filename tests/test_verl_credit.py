@@ -7,6 +7,7 @@ right-padded responses, rows in any order, padding rows, tool tokens outside the
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,6 +90,9 @@ def test_settings_defaults_are_hicra_trains():
         ({"hicra_alpah": 0.3}, r"unknown HICRA setting algorithm\.hicra_alpah: did you mean "),
         ({"hicra_beta": 0.3}, r"unknown HICRA setting algorithm\.hicra_beta: HICRA's settings"),
         ({"strategic_gram": "paper"}, r"did you mean algorithm\.strategic_grams\?"),
+        ({"rollouts_per_step": -1}, r"algorithm\.rollouts_per_step must be >= 0, got -1"),
+        ({"rollouts_per_step": 1.5}, r"algorithm\.rollouts_per_step must be a whole number"),
+        ({"output_dir": ""}, r"algorithm\.output_dir must be a non-empty string"),
     ],
 )
 def test_settings_errors_name_the_key(algorithm, message):
@@ -284,3 +288,18 @@ def test_hierarchy_metrics_hand_computed(tokenizer, tagger):
         plain[Metric.PLANNING_ADVANTAGE]
     )
     assert Metric.PLANNING_ENTROPY not in plain  # no entropies from verl: no entropy metrics
+
+
+def test_run_folder_settings_and_path(tmp_path):
+    from hicra.integrations.verl.run_log import check_run_folder, run_folder_path
+
+    settings = read_settings({"output_dir": str(tmp_path / "r"), "rollouts_per_step": 0})
+    assert settings.output_dir == str(tmp_path / "r") and settings.rollouts_per_step == 0
+    assert run_folder_path("ckpt/p/e", None) == Path("ckpt/p/e/hicra")
+    assert run_folder_path("ckpt/p/e", str(tmp_path / "r")) == tmp_path / "r"
+    with pytest.raises(HicraError, match=r"trainer\.default_local_dir is empty"):
+        run_folder_path("", None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HicraError, match="file"):
+        check_run_folder(tmp_path / "file")
+    assert check_run_folder(tmp_path / "new") == tmp_path / "new"

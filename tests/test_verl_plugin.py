@@ -383,3 +383,115 @@ def test_several_outputs_per_session_are_refused(model_dir, transfer_queue):
     batch = sample(trainer, partition, prompts=1)
     with pytest.raises(HicraError, match=r"several outputs for one session .* adv_estimator=grpo"):
         trainer._compute_advantage(batch, {})
+
+
+# ------------------------------------------------------------------ the run folder
+def _run_step(trainer, global_step: int, rollouts) -> dict:
+    """One global step as verl's fit runs it after the rollout: advantages, then verl's metrics."""
+    trainer.global_steps = global_step
+    if not hasattr(trainer, "resource_pool_manager"):  # built by verl's init; the GPU count
+        trainer._init_resource_pool_mgr()  # of its throughput metrics is read from it
+    batch = sample(trainer, put_rollouts(trainer.tokenizer, rollouts), prompts=len(rollouts))
+    put_entropies(batch, seed=global_step)
+    metrics: dict = {}
+    trainer._compute_advantage(batch, metrics)
+    trainer._compute_metrics(batch, metrics, {"step": 1.0}, global_steps=global_step, epoch=0)
+    return metrics
+
+
+def _flipped(step: int):
+    """ROLLOUTS with step-dependent rewards: step s gets s more responses right in group "b"."""
+    return {
+        uid: [
+            (text, 1.0 if uid == "b" and i < step else reward, tool)
+            for i, (text, reward, tool) in enumerate(sessions)
+        ]
+        for uid, sessions in ROLLOUTS.items()
+    }
+
+
+def test_a_verl_run_writes_the_run_folder_hicra_report_reads(model_dir, transfer_queue, tmp_path):
+    import json
+
+    import yaml
+
+    from hicra.cli import main
+
+    run = tmp_path / "checkpoints" / "hicra"
+    trainer = build_trainer(model_dir, f"trainer.default_local_dir={run.parent}")
+    assert not run.exists()  # nothing is written before the first step
+    logged = {step: _run_step(trainer, step, _flipped(step)) for step in (1, 2, 3)}
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["engine"] == "verl" and config["credit"] == "hicra"
+    assert config["hicra_alpha"] == 0.2 and config["strategic_grams"] == "paper"
+    assert config["strategic_grams_resolved"] == {"name": "paper", "count": 249}
+    assert config["model_name_or_path"] == str(model_dir) and config["num_generations"] == GROUP
+
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3]
+    for line in lines:
+        metrics = logged[line["step"]]
+        # by hand: group "a" has 1 of 4 right, group "b" 2, 2, 3 of 4 at steps 1, 2, 3
+        right = 1 + max(2, line["step"])
+        assert line[Metric.ACCURACY] == metrics[Metric.ACCURACY] == right / 8
+        assert line[Metric.COMPLETIONS] == 8
+        assert line[Metric.REWARD] == pytest.approx(metrics["critic/score/mean"])
+        assert line[Metric.REWARD] == pytest.approx(right / 8)
+        assert line[Metric.LENGTH] == pytest.approx(metrics["response_length/mean"])
+        for key in (Metric.PLANNING_RATIO, Metric.SEMANTIC_ENTROPY, Metric.PLANNING_ENTROPY):
+            assert line[key] == pytest.approx(metrics[key]), key
+
+    rollouts = [json.loads(line) for line in (run / "rollouts.jsonl").read_text().splitlines()]
+    # two whole prompt groups a step (the default), group "a" first
+    assert [(r["step"], r["group"]) for r in rollouts] == [
+        (step, group) for step in (1, 2, 3) for group in (0, 1) for _ in range(GROUP)
+    ]
+    first = rollouts[:GROUP]
+    own = {}  # completion -> its token count: the model's own tokens (a tool output cut out)
+    for text, _, tool in ROLLOUTS["a"]:
+        ids = trainer.tokenizer.encode(text)[tool[1] if tool else 0 :]
+        own[trainer.tokenizer.decode(ids)] = len(ids)
+    assert sorted(r["completion"] for r in first) == sorted(own)
+    for row in rollouts:
+        completion = row["completion"]
+        for start, end, gram in row["planning_spans"]:
+            assert completion[start:end].lower() == gram
+        assert row["correct"] == (row["reward"] >= 1) and row["answer"] is None
+        assert row["prompt"].endswith("Put the answer in \\boxed{}.")
+    assert [row["length"] for row in first] == [own[row["completion"]] for row in first]
+    wait = next(r for r in first if r["completion"].startswith("Wait, let me verify"))
+    assert {"wait", "let me verify"} <= {s[2] for s in wait["planning_spans"]}
+    assert wait["advantage"] == pytest.approx(1.5, abs=1e-5) and wait["planning_tokens"] > 0
+
+    # `hicra report` reads it as a hicra train run: accuracy, hierarchy, rollouts
+    assert main(["report", str(run), "-o", str(tmp_path / "report")]) == 0
+    data = json.loads((tmp_path / "report" / "report.json").read_text())
+    (entry,) = data["runs"]
+    assert entry["credit"] == "hicra" and entry["hicra_alpha"] == 0.2
+    assert entry["accuracy_source"] == Metric.ACCURACY
+    assert entry["final_accuracy"] == pytest.approx(4 / 8, abs=0.13)
+    assert entry["rollouts"]["total"] == len(rollouts)
+    assert entry["warnings"] == [] and "planning_ratio_first" in entry
+
+    # verl resumes after step 2: step 3 is logged again, once
+    resumed = build_trainer(model_dir, f"trainer.default_local_dir={run.parent}")
+    _run_step(resumed, 3, _flipped(3))
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3]
+    # a fresh run into the same folder sets the old logs aside
+    fresh = build_trainer(model_dir, f"trainer.default_local_dir={run.parent}")
+    _run_step(fresh, 1, _flipped(1))
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert len(list(run.glob("metrics.*.jsonl"))) == 1
+
+
+def test_the_run_folder_is_checked_when_the_trainer_is_built(model_dir, tmp_path):
+    taken = tmp_path / "mine"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("my own file")
+    with pytest.raises(HicraError, match=r"mine is not empty and is not a hicra run folder"):
+        build_trainer(model_dir, f"+algorithm.output_dir={taken}")
+    with pytest.raises(HicraError, match=r"rollouts_per_step must be >= 0, got -1"):
+        build_trainer(model_dir, "+algorithm.rollouts_per_step=-1")
+    assert not any(tmp_path.glob("*/hicra"))

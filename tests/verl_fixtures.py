@@ -63,6 +63,7 @@ def build_trainer(model_dir: Path, *overrides: str, group: int = GROUP):
     config = compose(model_dir, *overrides, group=group)
     trainer = get_trainer_cls(config.trainer.v1.trainer_mode)(config)
     trainer._init_tokenizer()
+    trainer.global_steps = 1  # as verl's fit sets it before the first step
     return trainer
 
 

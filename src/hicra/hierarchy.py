@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import scipy.stats
 import torch
 
@@ -114,6 +115,19 @@ def _mean(total: float, count: int) -> float | None:
     return total / count if count else None
 
 
+def masked_values(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`values[mask]`, the same elements in the same order; on the CPU through numpy, whose
+    boolean selection is about 10x faster than torch's for a dense mask (a step's real tokens)."""
+    if values.device.type == mask.device.type == "cpu" and values.dtype != torch.bfloat16:
+        return torch.from_numpy(values.detach().numpy()[mask.numpy()])
+    return values[mask]
+
+
+def count(mask: torch.Tensor) -> int:
+    """How many entries of a bool mask are True."""
+    return int(torch.count_nonzero(mask))
+
+
 def token_entropy_by_class(
     entropies: torch.Tensor, planning_mask: torch.Tensor, completion_mask: torch.Tensor
 ) -> EntropySplit:
@@ -122,9 +136,9 @@ def token_entropy_by_class(
     planning = planning_mask.bool() & real
     execution = real & ~planning
     entropies = entropies.detach().float()
-    p_sum = float(entropies[planning].sum())
-    e_sum = float(entropies[execution].sum())
-    p_n, e_n = int(planning.sum()), int(execution.sum())
+    p_sum = float(masked_values(entropies, planning).sum())
+    e_sum = float(masked_values(entropies, execution).sum())
+    p_n, e_n = count(planning), count(execution)
     return EntropySplit(
         planning_entropy=_mean(p_sum, p_n),
         execution_entropy=_mean(e_sum, e_n),
@@ -148,8 +162,13 @@ def batch_quantile(values: torch.Tensor, quantile: float) -> float:
         raise ValueError("the quantile of no values is undefined")
     rank = torch.tensor(quantile, dtype=flat.dtype, device=flat.device) * (flat.numel() - 1)
     below, above = int(rank.floor()), int(rank.ceil())
-    low = torch.kthvalue(flat, below + 1).values
-    high = low if above == below else torch.kthvalue(flat, above + 1).values
+    if flat.device.type == "cpu" and flat.dtype in (torch.float32, torch.float64):
+        # one numpy selection for both ranks: about 5x faster than two kthvalue on the CPU
+        part = torch.from_numpy(np.partition(flat.numpy(), (below, above)))
+        low, high = part[below], part[above]
+    else:
+        low = torch.kthvalue(flat, below + 1).values
+        high = low if above == below else torch.kthvalue(flat, above + 1).values
     return float(torch.lerp(low, high, rank - below))
 
 
@@ -167,7 +186,7 @@ def high_entropy_mask(
     if not 0.0 <= quantile < 1.0:
         raise ValueError(f"quantile must be in [0, 1), got {quantile}")
     real = completion_mask.bool()
-    values = entropies.detach().float()[real]
+    values = masked_values(entropies.detach().float(), real)
     threshold = batch_quantile(values, quantile) if values.numel() else None
     high = (
         real & (entropies.detach().float() >= threshold) if threshold is not None else real & False
@@ -203,7 +222,7 @@ def fork_overlap(
     high, threshold = high_entropy_mask(entropies, completion_mask, quantile, with_threshold=True)
     if threshold is None:
         return ForkOverlap(None, None, None, 0, 0, 0)
-    n_plan, n_high, n_both = int(planning.sum()), int(high.sum()), int((planning & high).sum())
+    n_plan, n_high, n_both = count(planning), count(high), count(planning & high)
     return ForkOverlap(
         planning_high_entropy_share=_mean(float(n_both), n_plan),
         high_entropy_planning_share=_mean(float(n_both), n_high),

@@ -36,15 +36,20 @@ class Span(NamedTuple):
     gram: str
 
 
-def _is_word_char_at(data: bytes, pos: int) -> bool:
-    """Whether the character covering byte `pos` is alphanumeric (or `_`), for any UTF-8 text."""
+def _is_word_char_at(data: bytes, pos: int, lo: int = 0, hi: int | None = None) -> bool:
+    """Whether the character covering byte `pos` is alphanumeric (or `_`), for any UTF-8 text.
+
+    `lo` and `hi` bound the text `pos` belongs to (one row of a batch buffer): the character is
+    read within them, as if that row were the whole text.
+    """
     byte = data[pos]
     if byte < 0x80:
         return bool(_ASCII_WORD[byte])
     lead = pos
-    while lead > 0 and (data[lead] & 0xC0) == 0x80 and pos - lead < 3:
+    while lead > lo and (data[lead] & 0xC0) == 0x80 and pos - lead < 3:
         lead -= 1
-    char = data[lead : lead + 4].decode("utf-8", errors="ignore")[:1]
+    stop = lead + 4 if hi is None else min(lead + 4, hi)
+    char = data[lead:stop].decode("utf-8", errors="ignore")[:1]
     return char.isalnum()
 
 
@@ -59,6 +64,34 @@ def lowercase_bytes(data: bytes) -> bytes:
         if len(encoded) == len(data):
             return encoded
     return data.lower()
+
+
+def _lowercase_rows(data: bytes, row_starts: np.ndarray) -> bytes:
+    """`lowercase_bytes` of each row of a NUL-separated batch buffer, as if each were alone.
+
+    When Unicode lowering keeps every character's UTF-8 length (the lead and continuation bytes
+    fall where they were), lowering the whole buffer lowers each row as `lowercase_bytes` would.
+    Otherwise ASCII rows are lowered in one call and each other row on its own, since
+    `lowercase_bytes` falls back to ASCII lowering for a row whose lowering would move offsets.
+    """
+    lowered = data.lower()
+    if data.isascii():
+        return lowered
+    whole = data.decode("utf-8", errors="surrogateescape").lower()
+    encoded = whole.encode("utf-8", errors="surrogateescape")
+    if len(encoded) == len(data):
+        before = np.frombuffer(data, dtype=np.uint8) & 0xC0
+        after = np.frombuffer(encoded, dtype=np.uint8) & 0xC0
+        if np.array_equal(before == 0x80, after == 0x80):
+            return encoded
+    wide = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80)
+    rows = np.unique(np.searchsorted(row_starts, wide, side="right") - 1)
+    bounds = np.append(row_starts, len(data))
+    out = bytearray(lowered)
+    for row in rows.tolist():
+        lo, hi = int(bounds[row]), int(bounds[row + 1]) - 1  # the row's NUL separator excluded
+        out[lo:hi] = lowercase_bytes(data[lo:hi])
+    return bytes(out)
 
 
 Counting = Literal["longest", "all"]
@@ -87,12 +120,43 @@ def select_matches(
     return chosen
 
 
+_NO_MATCHES = np.zeros((0, 3), dtype=np.int64)
+
+
+def longest_non_overlapping(matches: np.ndarray) -> np.ndarray:
+    """`select_matches(..., "longest")` on an (M, 3) array of sorted matches, without a loop
+    over the matches: the rows chosen, in (start, -end) order.
+
+    Only the longest match at a start can be chosen. A match that no earlier one reaches into
+    starts a cluster and is always chosen; inside a cluster the greedy choice after match i is
+    the first match starting at or after i's end, found for every cluster at once by
+    `np.searchsorted`, one round per match chosen in the longest cluster.
+    """
+    if not len(matches):
+        return matches
+    ordered = matches[np.lexsort((-matches[:, 1], matches[:, 0]))]
+    longest = ordered[np.r_[True, ordered[1:, 0] != ordered[:-1, 0]]]
+    starts, ends = longest[:, 0], longest[:, 1]
+    reach = np.maximum.accumulate(ends)
+    opens = np.r_[True, starts[1:] >= reach[:-1]]  # no earlier match reaches this start
+    cluster_end = np.append(np.flatnonzero(opens)[1:], len(longest))
+    limit = cluster_end[np.cumsum(opens) - 1]  # each match's cluster ends before this index
+    chosen = [np.flatnonzero(opens)]
+    current = chosen[0][limit[chosen[0]] - chosen[0] > 1]  # clusters of one match are done
+    while current.size:
+        following = np.searchsorted(starts, ends[current], side="left")
+        current = following[following < limit[current]]
+        chosen.append(current)
+    return longest[np.sort(np.concatenate(chosen))]
+
+
 class GramMatcher:
     """Finds every occurrence of every gram in lowercased UTF-8 bytes, overlapping ones included."""
 
     def __init__(self, grams: StrategicGrams) -> None:
         self.grams = grams
-        self._automaton = ahocorasick.Automaton()
+        # key (one char per byte: automaton offsets are byte offsets) -> (gram, bytes, boundaries)
+        keys: dict[str, tuple[int, int, bool, bool]] = {}
         for index, gram in enumerate(grams):
             variants = {gram, gram.replace("'", "\u2019")}  # straight and typographic apostrophes
             for variant in variants:
@@ -101,14 +165,38 @@ class GramMatcher:
                 # "hmm," may be followed by anything, "so" may not be followed by "me".
                 word_start = variant[0].isalnum() or variant[0] == "_"
                 word_end = variant[-1].isalnum() or variant[-1] == "_"
-                self._automaton.add_word(
-                    key.decode("latin-1"),  # one char per byte: automaton offsets are byte offsets
-                    (index, len(key), word_start, word_end),
-                )
+                keys[key.decode("latin-1")] = (index, len(key), word_start, word_end)
+        # The automaton holds a key's number; what the number means lives in arrays, so that the
+        # matches of a whole batch are checked and mapped with array operations, not a loop.
+        info = list(keys.values())
+        self._gram_of = np.array([i for i, _, _, _ in info], dtype=np.int64)
+        self._length_of = np.array([n for _, n, _, _ in info], dtype=np.int64)
+        self._word_start = np.array([s for _, _, s, _ in info], dtype=bool)
+        self._word_end = np.array([e for _, _, _, e in info], dtype=bool)
+        # Keys of ASCII (and the caseless typographic apostrophe) match the same bytes whether or
+        # not the text's other characters are Unicode-lowered: a character outside ASCII lowers
+        # to one outside ASCII (or changes length, and `lowercase_bytes` lowers ASCII only).
+        self.ascii_keys = all(
+            c.isascii() or c == "\u2019"
+            for key in keys
+            for c in key.encode("latin-1").decode("utf-8")
+        )
+        self._automaton = ahocorasick.Automaton()
+        for number, key in enumerate(keys):
+            self._automaton.add_word(key, number)
         self._automaton.make_automaton()
 
     def find(self, lowered: bytes) -> list[tuple[int, int, int]]:
         """(byte_start, byte_end, gram_index) of every match in `lowered` (see `lowercase_bytes`)."""
+        return list(map(tuple, self.find_array(lowered).tolist()))
+
+    def find_array(self, lowered: bytes, row_starts: np.ndarray | None = None) -> np.ndarray:
+        """`find` as an (M, 3) int64 array, sorted; for one text or a buffer of several.
+
+        A buffer of several texts (`row_starts`: the byte offset where each begins, the first 0)
+        has a NUL byte between texts, which no gram contains: every match lies within one text,
+        and its word-boundary checks read that text alone, exactly as `find` on each text would.
+        """
         flat = lowered.translate(_WHITESPACE_TO_SPACE)
         offsets = None
         if b"  " in flat:  # collapse whitespace runs, keeping a map back to the original offsets
@@ -117,21 +205,48 @@ class GramMatcher:
             keep = ~(is_space & np.concatenate(([False], is_space[:-1])))
             offsets = np.flatnonzero(keep)
             flat = arr[keep].tobytes()
-        n = len(flat)
-        matches = []
-        for last, (index, length, word_start, word_end) in self._automaton.iter(
-            flat.decode("latin-1")
+        hits = list(self._automaton.iter(flat.decode("latin-1")))
+        if not hits:
+            return _NO_MATCHES
+        found = np.array(hits, dtype=np.int64)
+        key = found[:, 1]
+        end = found[:, 0] + 1
+        start = end - self._length_of[key]
+        data = np.frombuffer(flat, dtype=np.uint8)
+        rejected = np.zeros(len(key), dtype=bool)
+        for needs, at in (
+            (self._word_start[key] & (start > 0), start - 1),  # the byte before the match
+            (self._word_end[key] & (end < len(flat)), end),  # the byte after it
         ):
-            start, end = last + 1 - length, last + 1
-            if word_start and start > 0 and _is_word_char_at(flat, start - 1):
-                continue
-            if word_end and end < n and _is_word_char_at(flat, end):
-                continue
-            if offsets is not None:
-                start, end = int(offsets[start]), int(offsets[end - 1]) + 1
-            matches.append((start, end, index))
-        matches.sort()
-        return matches
+            check = np.flatnonzero(needs)
+            neighbour = data[at[check]]
+            word = _ASCII_WORD[neighbour]
+            wide = np.flatnonzero(neighbour >= 0x80)  # a non-ASCII character: decode it
+            if wide.size:
+                bounds = self._row_bounds(row_starts, offsets, len(flat))
+                for j in wide.tolist():
+                    pos = int(at[check[j]])
+                    row = int(np.searchsorted(bounds, pos, side="right")) - 1
+                    word[j] = _is_word_char_at(flat, pos, int(bounds[row]), int(bounds[row + 1]))
+            rejected[check[word]] = True
+        start, end, key = start[~rejected], end[~rejected], key[~rejected]
+        if offsets is not None:
+            start, end = offsets[start], offsets[end - 1] + 1
+        gram = self._gram_of[key]
+        order = np.lexsort((gram, end, start))
+        return np.stack([start[order], end[order], gram[order]], axis=1)
+
+    @staticmethod
+    def _row_bounds(
+        row_starts: np.ndarray | None, offsets: np.ndarray | None, length: int
+    ) -> np.ndarray:
+        """Each text's [start, end) in the collapsed buffer: starts, then the buffer's end."""
+        if row_starts is None:
+            return np.array([0, length], dtype=np.int64)
+        starts = np.asarray(row_starts, dtype=np.int64)
+        if offsets is not None:  # a text's first byte follows a NUL: never collapsed away
+            starts = np.searchsorted(offsets, starts)
+        return np.append(starts, length)
 
     def spans(self, text: str) -> list[Span]:
         """Character spans of every gram occurrence in `text`, sorted by (start, end)."""
@@ -268,18 +383,56 @@ def _as_rows(token_ids: Any) -> list[np.ndarray]:
     return [np.asarray(r, dtype=np.int64) for r in rows]
 
 
+def _as_matrix(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(B, W) array and each row's length, from a (B, T) or (T,) tensor/array or ragged lists.
+
+    Ragged rows are right-padded with zeros (their lengths say where each row ends).
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    if isinstance(values, np.ndarray) and values.ndim in (1, 2):
+        matrix = values if values.ndim == 2 else values[None]
+        return matrix, np.full(len(matrix), matrix.shape[1], dtype=np.int64)
+    rows = _as_rows(values)
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    matrix = np.zeros((len(rows), int(lengths.max(initial=0))), dtype=np.int64)
+    for b, row in enumerate(rows):
+        matrix[b, : len(row)] = row
+    return matrix, lengths
+
+
+# Rows are tagged a chunk of about this many token positions at a time: the batch buffer and its
+# index arrays stay a few tens of MB however large the step (verl's can hold 16 M tokens).
+_CHUNK_TOKENS = 1 << 20
+
+
 class PlanningTagger:
-    """Marks planning tokens: tokens whose characters overlap an occurrence of a strategic gram."""
+    """Marks planning tokens: tokens whose characters overlap an occurrence of a strategic gram.
+
+    A batch is tagged in one pass, not row by row: the kept tokens of many rows become one byte
+    buffer (a NUL between rows) gathered from a flat copy of the byte table, the automaton runs
+    once over it, and matches map back to tokens with `np.searchsorted`. The masks and gram
+    counts are those of tagging each row on its own (tests/test_tagging.py checks this against
+    the row-by-row implementation it replaced).
+    """
 
     def __init__(self, grams: StrategicGrams | str, tokenizer: Any = None) -> None:
         self.grams = StrategicGrams.resolve(grams)
         self.matcher = GramMatcher(self.grams)
         self.tokenizer = tokenizer
+        self._chunk_tokens = _CHUNK_TOKENS
         self._table: list[bytes] | None = None
         self._lengths: np.ndarray | None = None
         if tokenizer is not None:
             self._table = token_byte_table(tokenizer)
             self._lengths = np.fromiter((len(b) for b in self._table), np.int64, len(self._table))
+            # id len(table) is the row separator: one NUL byte, like a special token
+            self._separator = len(self._table)
+            self._all_bytes = np.frombuffer(
+                b"".join(self._table) + _SPECIAL_TOKEN_BYTES, dtype=np.uint8
+            )
+            self._all_lengths = np.append(self._lengths, len(_SPECIAL_TOKEN_BYTES))
+            self._all_offsets = np.cumsum(self._all_lengths) - self._all_lengths
 
     def spans(self, text: str) -> list[Span]:
         """Every `(start, end, gram)` character span, overlapping and nested ones included."""
@@ -305,64 +458,86 @@ class PlanningTagger:
         """
         if self._table is None or self._lengths is None:
             raise ValueError("PlanningTagger needs a tokenizer for token_mask(); pass one")
-        rows = _as_rows(token_ids)
-        masks = _as_rows(attention_mask) if attention_mask is not None else None
-        if masks is not None and [len(m) for m in masks] != [len(r) for r in rows]:
-            raise ValueError("attention_mask must have the same shape as token_ids")
-        width = max((len(r) for r in rows), default=0)
-        out = np.zeros((len(rows), width), dtype=bool)
-        for b, row in enumerate(rows):
-            keep = masks[b].astype(bool) if masks is not None else None
-            out[b, : len(row)] = self._row_mask(row, keep, gram_counts, strict, counting)
+        ids, lengths = _as_matrix(token_ids)
+        real = np.arange(ids.shape[1]) < lengths[:, None]
+        keep = real
+        if attention_mask is not None:
+            attention, attention_lengths = _as_matrix(attention_mask)
+            if not np.array_equal(attention_lengths, lengths):
+                raise ValueError("attention_mask must have the same shape as token_ids")
+            keep = real & attention.astype(bool)
+        outside = real & ((ids < 0) | (ids >= len(self._table)))
+        if outside.any():
+            if strict:
+                bad = int(ids[outside][0])
+                raise ValueError(
+                    f"token id {bad} is outside the tokenizer's vocabulary ({len(self._table)})"
+                )
+            keep = keep & ~outside
+        out = np.zeros(ids.shape, dtype=bool)
+        if counting not in COUNTINGS and gram_counts is not None and len(ids):
+            raise ValueError(f"counting must be 'longest' or 'all', got {counting!r}")
+        step = max(1, self._chunk_tokens // max(ids.shape[1], 1))
+        for first in range(0, len(ids), step):
+            rows = slice(first, first + step)
+            out[rows] = self._chunk_mask(ids[rows], keep[rows], gram_counts, counting)
         return torch.from_numpy(out)
 
-    def _row_mask(
+    def _chunk_mask(
         self,
-        row: np.ndarray,
-        keep: np.ndarray | None,
-        gram_counts: Counter[str] | None = None,
-        strict: bool = True,
-        counting: Counting = "longest",
+        ids: np.ndarray,
+        keep: np.ndarray,
+        gram_counts: Counter[str] | None,
+        counting: Counting,
     ) -> np.ndarray:
-        table, lengths = self._table, self._lengths
-        if row.size and (row.min() < 0 or row.max() >= len(table)):
-            outside = (row < 0) | (row >= len(table))
-            if strict:
-                bad = int(row[outside][0])
-                raise ValueError(
-                    f"token id {bad} is outside the tokenizer's vocabulary ({len(table)})"
-                )
-            keep = ~outside if keep is None else keep & ~outside
-        ids = row if keep is None else row[keep]
-        data = b"".join(map(table.__getitem__, ids.tolist()))
-        matches = self.matcher.find(lowercase_bytes(data))
-        if gram_counts is not None:
-            chosen = select_matches(matches, counting)
-            gram_counts.update(self.grams.grams[index] for _, _, index in chosen)
-        token_mask = np.zeros(len(ids), dtype=bool)
-        if matches:
-            token_lengths = lengths[ids]
-            ends = np.cumsum(token_lengths)
-            starts = ends - token_lengths
-            spans = np.asarray(matches, dtype=np.int64)
-            first = np.searchsorted(ends, spans[:, 0], side="right")
-            stop = np.searchsorted(starts, spans[:, 1], side="left")
-            delta = np.zeros(len(ids) + 1, dtype=np.int64)
-            np.add.at(delta, first, 1)
-            np.add.at(delta, stop, -1)
-            token_mask = (np.cumsum(delta[:-1]) > 0) & (token_lengths > 0)
-        if keep is None:
-            return token_mask
-        full = np.zeros(len(row), dtype=bool)
-        full[keep] = token_mask
-        return full
+        """The planning mask of some rows, tagged as one buffer (see the class docstring)."""
+        rows, width = ids.shape
+        # every row's kept ids, then the separator id, row after row
+        with_separator = np.empty((rows, width + 1), dtype=np.int64)
+        with_separator[:, :width] = ids
+        with_separator[:, width] = self._separator
+        kept = np.ones((rows, width + 1), dtype=bool)
+        kept[:, :width] = keep
+        positions = np.flatnonzero(kept)
+        flat_ids = with_separator.ravel()[positions]
+        token_lengths = self._all_lengths[flat_ids]
+        ends = np.cumsum(token_lengths)
+        starts = ends - token_lengths
+        gather = np.repeat(self._all_offsets[flat_ids] - starts, token_lengths)
+        gather += np.arange(len(gather))
+        data = self._all_bytes[gather].tobytes()
+        row_starts = np.concatenate(([0], ends[flat_ids == self._separator][:-1]))
+        lowered = data.lower() if self.matcher.ascii_keys else _lowercase_rows(data, row_starts)
+        matches = self.matcher.find_array(lowered, row_starts)
+        out = np.zeros(rows * (width + 1), dtype=bool)
+        if len(matches):
+            if gram_counts is not None:
+                self._count(matches, gram_counts, counting)
+            first = np.searchsorted(ends, matches[:, 0], side="right")
+            stop = np.searchsorted(starts, matches[:, 1], side="left")
+            size = len(flat_ids) + 1
+            delta = np.bincount(first, minlength=size) - np.bincount(stop, minlength=size)
+            out[positions] = (np.cumsum(delta[:-1]) > 0) & (token_lengths > 0)
+        return out.reshape(rows, width + 1)[:, :width]
+
+    def _count(self, matches: np.ndarray, gram_counts: Counter[str], counting: Counting) -> None:
+        """Add the occurrences `select_matches` would choose, grams in order of first use."""
+        chosen = matches if counting == "all" else longest_non_overlapping(matches)
+        grams, first_use, counts = np.unique(chosen[:, 2], return_index=True, return_counts=True)
+        names = self.grams.grams
+        gram_counts.update(
+            {
+                names[g]: c
+                for _, g, c in sorted(zip(first_use, grams.tolist(), counts.tolist(), strict=True))
+            }
+        )
 
     def segments(self, token_ids: Sequence[int]) -> list[tuple[str, bool]]:
         """One row as (text, is_planning) runs, split on whole characters: for display."""
         if self._table is None:
             raise ValueError("PlanningTagger needs a tokenizer for segments()")
         ids = np.asarray(token_ids, dtype=np.int64)
-        mask = self._row_mask(ids, None)
+        mask = self.token_mask(ids[None])[0].numpy()
         pieces = [self._table[int(i)].replace(_SPECIAL_TOKEN_BYTES, b"") for i in ids]
         flags = np.repeat(mask, [len(p) for p in pieces])
         data = b"".join(pieces)

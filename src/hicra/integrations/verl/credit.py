@@ -18,7 +18,9 @@ from hicra.advantages import Credit, CreditBatch
 from hicra.errors import HicraError
 from hicra.hierarchy import (
     batch_quantile,
+    count,
     fork_overlap,
+    masked_values,
     semantic_entropy,
     semantic_entropy_miller_madow,
     token_entropy_by_class,
@@ -115,7 +117,7 @@ def assign_step_credit(
             if step.entropies is None:
                 raise HicraError(f"credit {credit.name!r} needs entropies; verl stored none")
             entropies = step.entropies[rows]
-            values = entropies[real[rows]]
+            values = masked_values(entropies, real[rows])
             threshold = batch_quantile(values, settings.fork_quantile) if values.numel() else None
         batch = CreditBatch(
             advantages=sequence_advantages(step.advantages[rows], real[rows]),
@@ -154,13 +156,15 @@ def hierarchy_metrics(
     planning = result.planning_mask & real
     execution = real & ~planning
     advantages = result.advantages.detach().float()
-    n_plan, n_exec = float(planning.sum()), float(execution.sum())
+    n_plan, n_exec = float(count(planning)), float(count(execution))
     counts = result.gram_counts
     occurrences = sum(counts.values())
     metrics = {
         Metric.PLANNING_RATIO: _mean(n_plan, n_plan + n_exec),
-        Metric.PLANNING_ADVANTAGE: _mean(float(advantages[planning].sum()), n_plan),
-        Metric.EXECUTION_ADVANTAGE: _mean(float(advantages[execution].sum()), n_exec),
+        Metric.PLANNING_ADVANTAGE: _mean(float(masked_values(advantages, planning).sum()), n_plan),
+        Metric.EXECUTION_ADVANTAGE: _mean(
+            float(masked_values(advantages, execution).sum()), n_exec
+        ),
         Metric.GRAM_OCCURRENCES: float(occurrences),
         Metric.DISTINCT_GRAMS: float(len(counts)),
         Metric.SEMANTIC_ENTROPY: semantic_entropy(counts) if occurrences else math.nan,

@@ -34,6 +34,9 @@ class VerlHicraSettings:
     fork_quantile: float = 0.7
     gram_counting: str = "longest"
     hierarchy_metrics: bool = True
+    # the run folder `hicra report` reads (None: trainer.default_local_dir/hicra)
+    output_dir: str | None = None
+    rollouts_per_step: int = 2  # prompt groups a step written to rollouts.jsonl (0: none)
 
 
 SETTING_KEYS = tuple(f.name for f in fields(VerlHicraSettings))
@@ -109,6 +112,16 @@ def read_settings(
         raise HicraError(
             f"{_key('hierarchy_metrics')} must be true or false, got {hierarchy_metrics!r}"
         )
+    output_dir = raw["output_dir"]
+    if output_dir is not None:
+        output_dir = _text("output_dir", output_dir)
+    rollouts_per_step = raw["rollouts_per_step"]
+    if isinstance(rollouts_per_step, bool) or not isinstance(rollouts_per_step, int):
+        raise HicraError(
+            f"{_key('rollouts_per_step')} must be a whole number >= 0, got {rollouts_per_step!r}"
+        )
+    if rollouts_per_step < 0:
+        raise HicraError(f"{_key('rollouts_per_step')} must be >= 0, got {rollouts_per_step}")
     settings = VerlHicraSettings(
         credit=_text("credit", raw["credit"]),
         hicra_alpha=_number_in_unit_interval("hicra_alpha", raw["hicra_alpha"]),
@@ -116,6 +129,8 @@ def read_settings(
         fork_quantile=_number_in_unit_interval("fork_quantile", raw["fork_quantile"]),
         gram_counting=_text("gram_counting", raw["gram_counting"], COUNTINGS),
         hierarchy_metrics=hierarchy_metrics,
+        output_dir=output_dir,
+        rollouts_per_step=rollouts_per_step,
     )
     try:
         credit = get_credit(settings.credit)

@@ -1,10 +1,11 @@
 """HICRA trainers for verl's v1 trainer modes: verl's advantage step, then the credit on the ids.
 
 One class per v1 mode (`hicra_sync`, `hicra_colocate_async`, `hicra_separate_async`), each verl's
-own trainer with one step changed: `_compute_advantage` lets verl compute the group advantages
-(KL-in-reward, rollout correction and all), reads the responses' token ids from TransferQueue,
-applies the registered credit (`credit.assign_step_credit`), writes the advantages back and adds
-the hierarchy metrics to verl's step metrics.
+own trainer with one step changed: `_compute_advantage` reads the responses' token ids, scores and
+entropies from TransferQueue, then runs verl's own step (KL-in-reward, rollout correction and all),
+in which the `hicra` estimator hands verl's GRPO advantages to the registered credit
+(`credit.assign_step_credit`) and verl writes the credited advantages back; the hierarchy metrics
+join verl's step metrics, and the step's line goes to the run folder (`run_log`).
 
 verl switches behaviour on the mode's name (`trainer_mode == "sync"`, the `trainer.v1.<mode>`
 section), so the trainer sets `trainer.v1.trainer_mode` back to verl's mode before verl reads it.
@@ -19,20 +20,30 @@ from typing import Any, ClassVar
 import torch
 import transfer_queue as tq
 from omegaconf import DictConfig, open_dict
-from tensordict import TensorDict
 from transfer_queue import KVBatchMeta
 from verl.trainer.config import AlgoConfig
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_colocate_async import PPOTrainerColocateAsync
 from verl.trainer.ppo.v1.trainer_separate_async import PPOTrainerSeparateAsync
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
-from verl.workers.utils.padding import response_to_nested
 
 from hicra.advantages import get_credit
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
-from hicra.integrations.verl.credit import StepResponses, assign_step_credit, hierarchy_metrics
+from hicra.integrations.verl.credit import (
+    StepResponses,
+    assign_step_credit,
+    hierarchy_metrics,
+    sequence_advantages,
+)
 from hicra.integrations.verl.estimator import hicra_trainer_context
+from hicra.integrations.verl.run_log import (
+    SampledResponses,
+    VerlRunLog,
+    config_record,
+    rollout_rows,
+    run_folder_path,
+)
 from hicra.integrations.verl.settings import ESTIMATOR, VerlHicraSettings, read_settings
 from hicra.tagging import PlanningTagger
 
@@ -81,6 +92,13 @@ class HicraTrainerMixin:
         self.hicra_settings = settings_from_config(config)
         self.hicra_credit = get_credit(self.hicra_settings.credit)
         self.hicra_grams = StrategicGrams.resolve(self.hicra_settings.strategic_grams)
+        folder = run_folder_path(
+            config.trainer.get("default_local_dir"), self.hicra_settings.output_dir
+        )
+        record = config_record(
+            self.hicra_settings, config, self.hicra_grams.name, len(self.hicra_grams)
+        )
+        self.hicra_run = VerlRunLog(folder, record)  # checked now, written from the first step
         with open_dict(config):
             config.trainer.v1.trainer_mode = self.base_mode
         super().__init__(config)  # type: ignore[call-arg]
@@ -98,43 +116,122 @@ class HicraTrainerMixin:
         self.hicra_tagger = PlanningTagger(self.hicra_grams, self.tokenizer)
 
     def _hicra_fields(self) -> list[str]:
-        wanted = ["uid", "responses", "response_mask", "advantages"]
+        wanted = ["uid", "responses", "rm_scores"]
         if "entropies" in self.hicra_credit.needs or self.hicra_settings.hierarchy_metrics:
             wanted.append("entropy")  # absent in bypass mode: TransferQueue skips missing fields
         return wanted
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """verl's advantage step, with the credit applied by the `hicra` estimator inside it.
+
+        One extra TransferQueue read (the responses' ids, scores and entropies) before verl's
+        step; verl's own write stores the credited advantages.
+        """
         check_one_output_per_session(batch.keys)
-        with hicra_trainer_context():
-            batch = super()._compute_advantage(batch, metrics)  # type: ignore[misc]
         data = tq.kv_batch_get(
             keys=batch.keys, partition_id=batch.partition_id, select_fields=self._hicra_fields()
         )
-        nested_mask = data["response_mask"]
         uids = [str(uid) for uid in data.pop("uid").tolist()]
         padded = data.to_padded_tensor()
-        step = StepResponses(
-            responses=padded["responses"],
-            response_mask=padded["response_mask"],
-            advantages=padded["advantages"],
-            uids=uids,
-            padding=torch.tensor([bool(tag.get("is_padding", False)) for tag in batch.tags]),
-            entropies=padded.get("entropy", None),
-        )
-        result = assign_step_credit(
-            step,
-            self.hicra_credit,
-            self.hicra_tagger,
-            self.hicra_settings,
-            group_size=int(self.config.actor_rollout_ref.rollout.n),
-        )
+        padding = torch.tensor([bool(tag.get("is_padding", False)) for tag in batch.tags])
+        done: dict[str, Any] = {}
+
+        def credit(advantages: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+            if advantages.shape != padded["responses"].shape:
+                raise HicraError(
+                    f"verl's advantages have shape {tuple(advantages.shape)}, the responses read "
+                    f"from TransferQueue {tuple(padded['responses'].shape)}"
+                )
+            step = StepResponses(
+                responses=padded["responses"],
+                response_mask=response_mask,  # verl's, after its rollout correction
+                advantages=advantages,
+                uids=uids,
+                padding=padding,
+                entropies=padded.get("entropy", None),
+            )
+            done["step"] = step
+            done["result"] = assign_step_credit(
+                step,
+                self.hicra_credit,
+                self.hicra_tagger,
+                self.hicra_settings,
+                group_size=int(self.config.actor_rollout_ref.rollout.n),
+            )
+            return done["result"].advantages
+
+        with hicra_trainer_context(credit):
+            batch = super()._compute_advantage(batch, metrics)  # type: ignore[misc]
+        if "result" not in done:
+            raise HicraError(
+                f"verl's advantage step did not call algorithm.adv_estimator={ESTIMATOR}"
+            )
+        step, result = done["step"], done["result"]
         if self.hicra_settings.hierarchy_metrics:
             metrics.update(hierarchy_metrics(step, result, self.hicra_settings.fork_quantile))
-        output = TensorDict(
-            {"advantages": response_to_nested(result.advantages, nested_mask)},
-            batch_size=len(batch),
+        self._hicra_record(batch, step, result.planning_mask, padded["rm_scores"].sum(dim=1))
+        return batch
+
+    def _hicra_record(
+        self, batch: KVBatchMeta, step: StepResponses, planning: torch.Tensor, scores: torch.Tensor
+    ) -> None:
+        """Keep the mini-step's scores and, once a step, a few whole prompt groups for the log."""
+        global_step = int(self.global_steps)  # type: ignore[attr-defined]
+        real = ~step.padding
+        rollouts = []
+        per_step = self.hicra_settings.rollouts_per_step
+        if self.hicra_run.wants_rollouts(global_step, per_step):
+            chosen = sorted({step.uids[i] for i in range(len(step.uids)) if real[i]})[:per_step]
+            rows = [i for i in range(len(step.uids)) if real[i] and step.uids[i] in chosen]
+            rows.sort(key=lambda i: (chosen.index(step.uids[i]), batch.keys[i]))
+            rollouts = rollout_rows(
+                global_step,
+                self.hicra_tagger,
+                self._hicra_sample(batch, step, planning, scores, rows, chosen),
+            )
+        self.hicra_run.add(global_step, scores[real], rollouts)
+
+    def _hicra_sample(
+        self,
+        batch: KVBatchMeta,
+        step: StepResponses,
+        planning: torch.Tensor,
+        scores: torch.Tensor,
+        rows: list[int],
+        chosen: list[str],
+    ) -> SampledResponses:
+        """The sampled rows with their prompts and gold answers (one small TransferQueue read)."""
+        data = tq.kv_batch_get(
+            keys=[batch.keys[i] for i in rows],
+            partition_id=batch.partition_id,
+            select_fields=["prompts", "reward_model"],
         )
-        return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=output)
+        prompts = [
+            self.tokenizer.decode(ids, skip_special_tokens=True) for ids in data["prompts"].unbind()
+        ]
+        reward_model = data.get("reward_model", None)
+        answers = (
+            [item.get("ground_truth") for item in reward_model.tolist()]
+            if reward_model is not None
+            else [None] * len(rows)
+        )
+        index = torch.tensor(rows, dtype=torch.long)
+        return SampledResponses(
+            groups=[chosen.index(step.uids[i]) for i in rows],
+            prompts=prompts,
+            answers=answers,
+            responses=step.responses[index],
+            response_mask=step.response_mask[index],
+            scores=scores[index],
+            advantages=sequence_advantages(step.advantages[index], step.response_mask[index]),
+            planning_mask=planning[index],
+        )
+
+    def _compute_metrics(self, batch: KVBatchMeta, metrics: dict, *args: Any, **kwargs: Any):
+        """verl's step metrics, then the step's line in the hicra run folder (and its accuracy)."""
+        result = super()._compute_metrics(batch, metrics, *args, **kwargs)  # type: ignore[misc]
+        metrics.update(self.hicra_run.write_step(int(self.global_steps), metrics))  # type: ignore[attr-defined]
+        return result
 
 
 @register_trainer("hicra_sync")
