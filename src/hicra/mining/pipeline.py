@@ -30,11 +30,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hicra._aliases import moved_names
 from hicra.jsonl import DEFAULT_MAX_LINE_BYTES
 from hicra.mining.config import CONTRASTIVE, MiningConfig, MiningError
 from hicra.mining.paper_pipeline import mine_paper
-from hicra.mining.pool import Cluster, GramChoice, MiningResult  # noqa: F401 (their old home)
+from hicra.mining.pool import MiningResult
 from hicra.mining.sources import TraceSpec
 
 
@@ -64,13 +63,3 @@ def mine(
 
         return mine_contrastive(paths, config, spec, name=name, max_line_bytes=max_line_bytes)
     return mine_paper(paths, config, spec, name=name, model=model, max_line_bytes=max_line_bytes)
-
-
-def _pool() -> Any:
-    from hicra.mining import pool
-
-    return pool
-
-
-# the shared pass-1 helpers lived here before pool.py
-__getattr__ = moved_names(__name__, ("Pool", "count_pool", "no_ngram_error", "parameters"), _pool)
