@@ -149,3 +149,18 @@ def test_no_file_under_src_or_tests_refers_to_the_workspace_folder():
                 continue  # binary
             found += [f"{path.relative_to(ROOT)}: {hit}" for hit in _workspace_references(text)]
     assert found == []
+
+
+def test_nothing_cites_the_teams_notes_that_a_clone_lacks():
+    """The team's paper notes and design notes live outside the repository: docs and code cite
+    the paper itself (arXiv 2509.03646) instead."""
+    notes = [f"{name}.md" for name in ("PAPER", "DESIGN")]  # spelled so this file does not match
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    paths += sorted((ROOT / "src").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
+    found = [
+        f"{path.relative_to(ROOT)}: {note}"
+        for path in paths
+        for note in notes
+        if note in path.read_text(encoding="utf-8")
+    ]
+    assert found == []

@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Read the run folders written by `hicra train` (metrics.jsonl, rollouts.jsonl, "
         "config.yaml; a run still training or killed mid-write is fine) and write to --output: "
         "report.html (one self-contained file: summary, phases, plots, rollout browser with "
-        "planning tokens highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png and "
-        "report.json (the same findings, machine-readable).",
+        "planning tokens highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png, "
+        "heldout.png (when a run evaluated held-out sets, --eval-benchmarks, or logged group "
+        "pass@k) and report.json (the same findings, machine-readable).",
     )
     parser.add_argument(
         "runs",

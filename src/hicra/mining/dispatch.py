@@ -12,7 +12,7 @@ a gram is kept):
              as the contrast corpus (and any contrast files, `contrastive/corpus.py`)
     select   scores and tests, the first `max_grams` by document frequency
 
-`paper` (the paper's section 2, PAPER.md; `paper/pipeline.py`):
+`paper` (the paper's strategic-gram pipeline; `paper/pipeline.py`):
 
     pass 1   document frequency of every word n-gram, 3-5 words
              -> candidates: n-grams in at least `min_df` traces, at most `max_candidates`

@@ -1,4 +1,4 @@
-"""The paper's mining pipeline (`hicra mine --selection paper`, PAPER.md section 2).
+"""The paper's mining pipeline (`hicra mine --selection paper`), as the paper describes it.
 
 `pipeline` wires it over the input files, `clustering` groups paraphrases (embeddings and leader
 clustering), `ranking` scores the clusters and keeps the top fraction. Nothing is imported here,

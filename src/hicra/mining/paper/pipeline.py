@@ -1,4 +1,4 @@
-"""The paper's mining pipeline (section 2, PAPER.md), streamed over the input files.
+"""The paper's strategic-gram mining pipeline, streamed over the input files.
 
     pass 1   document frequency of every word n-gram, 3-5 words (`pool.count_pool`)
              -> candidates: n-grams in at least `min_df` traces, at most `max_candidates`
