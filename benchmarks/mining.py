@@ -19,8 +19,8 @@ even: development, odd: held out), so no problem is on both sides, and by model 
 (parameters tuned on its development side) and DeepSeek-R1-Distill (never tuned on). Mined on
 each side, on the Sky-T1 development side and on the R1 traces: the new default, the default of
 issue #14 (problems as the only contrast, 100 grams) and the paper's pipeline (MiniLM), beside
-the paper's preset; precision/recall against the preset (hicra.mining.compare) and the
-planning-vs-execution hit-rate gap on the tagged sentences (hicra.mining.evaluation) of all 40
+the paper's preset; precision/recall against the preset (hicra.mining.evaluation.reference) and the
+planning-vs-execution hit-rate gap on the tagged sentences (hicra.mining.evaluation.labels) of all 40
 traces and of each side's; the top 20 grams, and what the solution contrast removed.
 
 With `--schoenfeld DIR` (a clone of github.com/MingLiiii/Schoenfeld_Reasoning at
@@ -249,7 +249,7 @@ TAGGED = ("all", "dev", "held", "human")  # the labelled sets, in column order
 def _tagged_sets(data: Path, folder: Path, human: Path | None) -> tuple[dict, list[dict]]:
     """The tagged units (LLM labels: all 40 traces, dev side, held side; human labels when given)
     and every trace row."""
-    from hicra.mining.evaluation import read_annotations
+    from hicra.mining.evaluation.labels import read_annotations
 
     corpus = data / "reasoning-traces"
     rows = _rows(corpus / "traces.jsonl.gz")
@@ -276,7 +276,7 @@ def _corpora(rows: list[dict], folder: Path, r1_671b: Path | None) -> dict[str, 
 
 
 def _gap_cells(grams, labels: dict) -> str:
-    from hicra.mining.evaluation import hit_rates
+    from hicra.mining.evaluation.labels import hit_rates
 
     cells = []
     for q in TAGGED:
@@ -295,7 +295,7 @@ def _gap_header(labels: dict) -> str:
 def traces(data: Path, human_folder: Path | None) -> None:
     from hicra import StrategicGrams
     from hicra.mining import compare_to_reference, mine
-    from hicra.mining.clustering import load_embedder
+    from hicra.mining.paper.clustering import load_embedder
 
     paper = StrategicGrams.preset("paper")
     model = load_embedder("minilm")
@@ -399,7 +399,7 @@ def frontier(data: Path, human_folder: Path | None) -> None:
 def textbook(data: Path) -> None:
     from hicra import StrategicGrams
     from hicra.mining import MiningConfig, compare_to_reference, mine
-    from hicra.mining.clustering import load_embedder
+    from hicra.mining.paper.clustering import load_embedder
 
     paper = StrategicGrams.preset("paper")
     model = load_embedder("minilm")

@@ -80,7 +80,7 @@ def test_the_wheel_ships_the_bundled_benchmarks(tmp_path):
     """`pip wheel .` from a copy of the sources: every bundled file is inside, byte for byte."""
     source = tmp_path / "src-copy"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     junk = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
     shutil.copytree(ROOT / "src", source / "src", ignore=junk)
@@ -102,6 +102,8 @@ def test_the_wheel_ships_the_bundled_benchmarks(tmp_path):
             assert inside in names, inside
             assert archive.read(inside) == (root / name).read_bytes(), inside
         assert "hicra/assets/paper.json" in names and "hicra/configs/default.yaml" in names
+        (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(licence) == (ROOT / "LICENSE").read_bytes()
         contrast = ROOT / "src" / "hicra" / "assets" / "contrast"  # hicra mine's default contrast
         for path in sorted(contrast.iterdir()):
             inside = f"hicra/assets/contrast/{path.name}"
@@ -146,4 +148,19 @@ def test_no_file_under_src_or_tests_refers_to_the_workspace_folder():
             except UnicodeDecodeError:
                 continue  # binary
             found += [f"{path.relative_to(ROOT)}: {hit}" for hit in _workspace_references(text)]
+    assert found == []
+
+
+def test_nothing_cites_the_teams_notes_that_a_clone_lacks():
+    """The team's paper notes and design notes live outside the repository: docs and code cite
+    the paper itself (arXiv 2509.03646) instead."""
+    notes = [f"{name}.md" for name in ("PAPER", "DESIGN")]  # spelled so this file does not match
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    paths += sorted((ROOT / "src").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
+    found = [
+        f"{path.relative_to(ROOT)}: {note}"
+        for path in paths
+        for note in notes
+        if note in path.read_text(encoding="utf-8")
+    ]
     assert found == []

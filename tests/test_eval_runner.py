@@ -466,3 +466,13 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     assert "data folder not found" in capsys.readouterr().err
     assert main(["eval"]) == 2
     assert "give --model MODEL" in capsys.readouterr().err
+
+
+def test_eval_help_names_local_jsonl_benchmarks(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    start = out.index("--benchmarks BENCHMARKS comma-separated")
+    entry = out[start : out.index("--data-dir DATA_DIR", start)]
+    assert "local .jsonl files of your own problems" in entry

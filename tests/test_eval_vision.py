@@ -332,15 +332,14 @@ def test_strict_checker_unchanged_for_free_form():
 def test_vision_prompts_follow_the_prompt_style():
     """`--prompt-of RUN` reaches vision-language prompts too: system prompt and few-shot turns as
     text, the images in the last user turn, the run's own instruction after the question."""
-    from hicra.eval.vision import vision_messages
     from hicra.prompts import BOXED_INSTRUCTION, PromptStyle
 
-    plain = vision_messages("How many?", 2)
+    plain = PromptStyle().vision_messages("How many?", 2)
     assert [m["role"] for m in plain] == ["user"]
     assert [b["type"] for b in plain[0]["content"]] == ["image", "image", "text"]
     assert plain[0]["content"][-1]["text"] == f"How many?\n\n{BOXED_INSTRUCTION}"
     style = PromptStyle("Be brief.", "Box it.", (("1+1?", "\\boxed{2}"),))
-    styled = vision_messages("How many?", 1, style)
+    styled = style.vision_messages("How many?", 1)
     assert [m["role"] for m in styled] == ["system", "user", "assistant", "user"]
     assert styled[1]["content"] == [{"type": "text", "text": "1+1?\n\nBox it."}]
     assert [b["type"] for b in styled[-1]["content"]] == ["image", "text"]

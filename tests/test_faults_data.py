@@ -152,7 +152,7 @@ def test_default_new_tokens_by_hand():
 
 
 def test_eval_without_max_new_tokens_fits_a_short_context(tiny_model_dir, tmp_path, capsys):
-    """hicra.tiny's context is 1,024 tokens: the default 4,096 was refused before."""
+    """hicra.testing.tiny's context is 1,024 tokens: the default 4,096 was refused before."""
     from transformers import AutoTokenizer
 
     from hicra.eval.sampling import encode_prompt
@@ -179,7 +179,7 @@ def test_context_length_from_the_config(tiny_model_dir, tmp_path):
 
     from hicra.context import context_length
 
-    assert context_length(tiny_model_dir) == 1024  # hicra.tiny's max_position_embeddings
+    assert context_length(tiny_model_dir) == 1024  # hicra.testing.tiny's max_position_embeddings
     yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024}
     Qwen2Config(max_position_embeddings=1024, rope_scaling=yarn).save_pretrained(tmp_path)
     assert context_length(tmp_path) == 4096

@@ -2,18 +2,13 @@
 import from a lower floor to a higher one or sideways between wings.
 
 Every module under src/hicra is parsed with `ast` (nothing is imported), and every import counts:
-top level, inside functions, under TYPE_CHECKING. Deprecated aliases are the only exceptions and
-are named below; a test checks that each of them still works and warns.
+top level, inside functions, under TYPE_CHECKING. There are no exceptions.
 """
 
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -33,20 +28,6 @@ FLOORS: dict[str, int] = {
 TOP_LEVEL_WINGS = {
     "hicra.cli": "commands",
     "hicra.trainer": "train",  # the trainer's public home: re-exports the train wing's classes
-}
-# Deprecated aliases at old paths: they import their module's new home, wherever it is.
-DEPRECATED_ALIASES = {
-    "hicra.tiny": "hicra.testing.tiny",
-    "hicra.tiny_vision": "hicra.testing.tiny_vision",
-    "hicra.report.experiment": "hicra.experiment.report",
-    "hicra.mining.selection": "hicra.mining.paper_selection",
-    "hicra.mining.contrast": "hicra.mining.contrastive_corpus",
-    "hicra.mining.scoring": "hicra.mining.contrastive_scoring",
-}
-# Deprecated names inside a module (a module-level __getattr__) that import their new home.
-DEPRECATED_EDGES = {
-    ("hicra.eval.sampling", "hicra.eval.backends"): "sampling.choose_backend, make_backend",
-    ("hicra.train.images", "hicra.train.data"): "images.image_field, row_images",
 }
 
 
@@ -90,12 +71,8 @@ def graph() -> dict[str, list[tuple[str, int]]]:
     files = module_files()
     edges = {}
     for name, path in files.items():
-        if name in DEPRECATED_ALIASES:
-            continue
         edges[name] = [
-            (target, line)
-            for target, line in imports(name, path, set(files))
-            if target != name and (name, target) not in DEPRECATED_EDGES
+            (target, line) for target, line in imports(name, path, set(files)) if target != name
         ]
     return edges
 
@@ -175,37 +152,3 @@ def test_imports_inside_functions_count(tmp_path):
         ("hicra.limits", 4),
         ("hicra.train.runner", 2),
     ]
-
-
-def test_deprecated_aliases_still_work_and_warn():
-    """Each old path is the moved module itself, and importing it warns."""
-    checks = [
-        f"import {old}, {new}\nassert sys.modules[{old!r}] is {new}, {old!r}"
-        for old, new in DEPRECATED_ALIASES.items()
-    ]
-    code = "import sys, warnings\nwarnings.simplefilter('error', DeprecationWarning)\n"
-    for old in DEPRECATED_ALIASES:
-        code += (
-            f"try:\n    import {old}\nexcept DeprecationWarning as w:\n"
-            f"    assert {old!r} in str(w), w\nelse:\n    raise SystemExit('{old}: no warning')\n"
-            f"sys.modules.pop({old!r}, None)\n"
-        )
-    code += "warnings.simplefilter('ignore')\n" + "\n".join(checks) + "\n"
-    code += (
-        "import hicra.eval.sampling as s, hicra.eval.backends as b\n"
-        "assert s.make_backend is b.make_backend and s.choose_backend('hf') == 'hf'\n"
-        "import hicra.mining.pipeline as mp, hicra.mining.pool as pool\n"
-        "assert mp.count_pool is pool.count_pool and mp.parameters is pool.parameters\n"
-        "import hicra.train.images as ti, hicra.train.data as td\n"
-        "assert ti.image_field is td.image_field and ti.row_images is td.row_images\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=SRC
-    )
-    assert done.returncode == 0, done.stderr[-2000:] + done.stdout
-
-
-@pytest.mark.parametrize("alias", sorted(DEPRECATED_ALIASES))
-def test_deprecated_aliases_are_named_as_such(alias):
-    path = module_files()[alias]
-    assert "Deprecated alias" in ast.get_docstring(ast.parse(path.read_text()))

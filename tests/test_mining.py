@@ -13,7 +13,6 @@ import pytest
 from hicra import StrategicGrams
 from hicra.cli import main
 from hicra.mining import MiningConfig, MiningError, TraceSpec, compare_to_reference, mine
-from hicra.mining.clustering import exact_clusters, exact_key, leader_clusters
 from hicra.mining.counting import (
     BoundedDocFrequency,
     cluster_statistics,
@@ -21,7 +20,8 @@ from hicra.mining.counting import (
     select_candidates,
 )
 from hicra.mining.ngrams import doc_ngrams, is_text_word
-from hicra.mining.paper_selection import cluster_scores, rank_clusters, top_count
+from hicra.mining.paper.clustering import exact_clusters, exact_key, leader_clusters
+from hicra.mining.paper.ranking import cluster_scores, rank_clusters, top_count
 from hicra.mining.sources import CorpusReport, SourceError, iter_traces, outcome, trace_text
 
 # ---------------------------------------------------------------- a corpus with planted phrases

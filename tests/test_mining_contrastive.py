@@ -25,8 +25,8 @@ from hicra.mining import (
     TraceSpec,
     mine,
 )
-from hicra.mining.contrastive_corpus import solutions_path
-from hicra.mining.contrastive_scoring import (
+from hicra.mining.contrastive.corpus import solutions_path
+from hicra.mining.contrastive.scoring import (
     CONTRAST_FILE_LANGUAGE,
     FRAGMENT,
     KEPT,
@@ -43,7 +43,7 @@ from hicra.mining.contrastive_scoring import (
     weighted_log_odds,
 )
 from hicra.mining.counting import OccurrenceCounter, gram_profile
-from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
+from hicra.mining.evaluation.labels import AnnotationError, hit_rates, read_annotations
 from hicra.mining.ngrams import sentences
 from hicra.mining.sources import SourceError, iter_trace_rows
 
@@ -121,7 +121,7 @@ def test_rate_evenness_is_the_normalized_entropy_of_shrunk_rates():
 
 
 def test_rate_evenness_in_blocks_matches(monkeypatch):
-    import hicra.mining.contrastive_scoring as scoring
+    import hicra.mining.contrastive.scoring as scoring
 
     rng = np.random.default_rng(0)
     n_grams, sizes = 50, np.array([7, 3, 12, 5])
@@ -445,11 +445,12 @@ def test_cli_needs_inputs_or_evaluate(capsys, tmp_path):
 def test_cli_constants_match_the_library():
     """commands/mine.py repeats a few names so that `hicra --help` imports nothing heavy."""
     from hicra.commands import mine as command
-    from hicra.mining import config, evaluation
+    from hicra.mining import config
+    from hicra.mining.evaluation import labels
 
     assert (command.CONTRASTIVE, command.PAPER) == (config.CONTRASTIVE, config.PAPER)
-    assert command.PLANNING_LABELS == evaluation.PLANNING_LABELS
-    assert command.EXECUTION_LABELS == evaluation.EXECUTION_LABELS
+    assert command.PLANNING_LABELS == labels.PLANNING_LABELS
+    assert command.EXECUTION_LABELS == labels.EXECUTION_LABELS
 
 
 def test_bounded_memory_gives_the_same_contrastive_set(planted):

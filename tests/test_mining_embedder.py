@@ -13,7 +13,7 @@ from hicra import StrategicGrams
 from hicra.cli import main
 from hicra.eval.registry import bundled_file, get_benchmark
 from hicra.mining import MiningConfig, mine
-from hicra.mining.clustering import EmbedderError, embed, load_embedder
+from hicra.mining.paper.clustering import EmbedderError, embed, load_embedder
 
 MATH = bundled_file(get_benchmark("math"))  # the MATH test set bundled with hicra (gzip)
 
@@ -97,7 +97,7 @@ def test_embedder_folder_that_is_no_model(tmp_path):
 def test_torch_threads_are_restored():
     import torch
 
-    from hicra.mining.clustering import torch_threads
+    from hicra.mining.paper.clustering import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):

@@ -13,7 +13,7 @@ import pytest
 
 from hicra import StrategicGrams
 from hicra.cli import main
-from hicra.mining.evaluation import AnnotationError, hit_rates, read_annotations
+from hicra.mining.evaluation.labels import AnnotationError, hit_rates, read_annotations
 
 TRACES = {  # file -> (sentence, sentence-level episode, paragraph-level episode)
     "1.json": [

@@ -14,7 +14,7 @@ import pytest
 
 from hicra.cli import main
 from hicra.mining import counting, mine
-from hicra.mining.contrastive_scoring import KEPT
+from hicra.mining.contrastive.scoring import KEPT
 from hicra.mining.ngrams import sentences
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reasoning-traces"

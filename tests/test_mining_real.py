@@ -13,8 +13,8 @@ import pytest
 from hicra import StrategicGrams
 from hicra.cli import main
 from hicra.mining import MiningConfig, compare_to_reference, mine
-from hicra.mining.contrastive_scoring import KEPT, PROBLEM_LANGUAGE, SOLUTION_LANGUAGE
-from hicra.mining.evaluation import hit_rates, read_annotations
+from hicra.mining.contrastive.scoring import KEPT, PROBLEM_LANGUAGE, SOLUTION_LANGUAGE
+from hicra.mining.evaluation.labels import hit_rates, read_annotations
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reasoning-traces"
 

@@ -17,8 +17,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-import tomllib
+import yaml
 from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: tomllib's origin, in the dev extra there
+    import tomli as tomllib
 
 from hicra.errors import HicraError
 from hicra.extras import EXTRAS, installed_version, require_extra, unmet_requirements
@@ -85,6 +90,45 @@ def test_neither_the_core_nor_the_verl_and_dev_extras_pull_trl():
         assert "trl" not in names, part
         assert "hicra" not in names, f"{part} pulls another hicra extra"
     assert "trl" in _names(extras["train"])
+
+
+def test_the_vllm_extra_is_trls_own_with_the_train_extras_trl():
+    """`hicra[vllm]` asks TRL for its vLLM range (trl 1.16: vllm 0.22-0.31) rather than guessing one."""
+    (line,) = _project()["optional-dependencies"]["vllm"]
+    vllm = Requirement(line)
+    (trl,) = [
+        r for r in map(Requirement, _project()["optional-dependencies"]["train"]) if r.name == "trl"
+    ]
+    assert (vllm.name, vllm.extras) == ("trl", {"vllm"}) and vllm.specifier == trl.specifier
+
+
+def test_the_licence_file_is_apache_2_as_pyproject_says():
+    project = _project()
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "http://www.apache.org/licenses/" in text and "END OF TERMS AND CONDITIONS" in text
+    sections = [f"{n}. " for n in range(1, 10)]  # the nine numbered terms, in order
+    places = [text.index(f"\n   {s}") for s in sections]
+    assert places == sorted(places)
+
+
+def test_citation_names_the_paper_and_this_version():
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["version"] == _project()["version"] and citation["license"] == "Apache-2.0"
+    paper = citation["preferred-citation"]
+    assert (
+        paper["title"] == "Emergent Hierarchical Reasoning in LLMs through Reinforcement Learning"
+    )
+    assert [a["family-names"] for a in paper["authors"]] == [
+        "Wang",
+        "Xu",
+        "Liu",
+        "Wu",
+        "Lin",
+        "Chen",
+    ]
+    assert "2509.03646" in paper["url"] and paper["year"] == 2025
 
 
 def test_math_verify_leaves_antlr_to_the_environment():

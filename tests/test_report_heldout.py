@@ -123,3 +123,14 @@ def test_heldout_final_and_area_by_hand(heldout_runs):
     assert final == pytest.approx(0.6) and area == pytest.approx(0.5)  # (0.4 + 0.6) / 2
     assert curves.heldout_summary(run, horizon=15) == pytest.approx((0.4, 0.4))
     assert curves.heldout_summary(run, horizon=5) is None
+
+
+def test_report_help_names_heldout_png(capsys):
+    from hicra.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    description = out[: out.index("positional arguments")]
+    assert "heldout.png (when a run evaluated held-out sets" in description

@@ -176,6 +176,21 @@ def test_train_help_puts_hicra_and_common_options_first(capsys):
     assert "--adam_beta1" in full and len(full) > 3 * len(short)
 
 
+def test_train_help_says_that_no_hierarchy_metrics_turns_them_off(capsys):
+    """transformers gives `--no_X` the field's own help ('Log planning/execution entropies ...',
+    default False): it read as the opposite of what the flag does."""
+    assert main(["train", "--help"]) == 0
+    short = capsys.readouterr().out
+    start = short.index("--no-hierarchy-metrics")
+    entry = " ".join(short[start : short.index("--gram_counting", start)].split())
+    assert entry.startswith("--no-hierarchy-metrics Turn off (on by default): log planning")
+    assert "(default: False)" not in entry
+    assert main(["train", "--help-all"]) == 0
+    full = capsys.readouterr().out  # TRL's True-default bools read the same way
+    entry = full[full.index("--no_gradient_checkpointing") :][:300]
+    assert "Turn off (on by default): enable gradient" in " ".join(entry.split())
+
+
 def test_heldout_evaluation_with_two_processes(tiny_model_dir, tmp_path, heldout_file):
     """Two gloo processes split the 3 problems (2 + 1, padded to 2 each); rank 0 writes all 3."""
     import subprocess

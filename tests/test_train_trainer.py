@@ -210,6 +210,22 @@ def test_config_replays_from_its_dict():
     assert again.to_dict() == config.to_dict()
 
 
+def test_config_takes_trls_checkpointing_default_without_a_futurewarning():
+    """TRL still declares `gradient_checkpointing` (default True), transformers' deprecated alias:
+    every config warned though the user never used the old name."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        default = HICRAConfig(output_dir="/tmp/x", use_cpu=True)
+        off = HICRAConfig(output_dir="/tmp/x", use_cpu=True, gradient_checkpointing=False)
+        kwargs = {"use_reentrant": False}
+        given = HICRAConfig(output_dir="/tmp/x", use_cpu=True, gradient_checkpointing_kwargs=kwargs)
+    assert (default.activation_checkpointing, default.gradient_checkpointing) == (True, True)
+    assert (off.activation_checkpointing, off.gradient_checkpointing) == (False, False)
+    assert given.activation_checkpointing_kwargs == given.gradient_checkpointing_kwargs == kwargs
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown credit 'nope'; choose from grpo, hicra"):
         HICRAConfig(output_dir="/tmp/x", credit="nope", use_cpu=True)

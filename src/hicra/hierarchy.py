@@ -1,6 +1,6 @@
 """The hierarchy lens as pure functions: entropy split by token class, strategic diversity, forks.
 
-What the paper tracks over training (PAPER.md, section 4), computed from tensors and texts.
+What the paper tracks over training (arXiv 2509.03646), computed from tensors and texts.
 
 Functions return sums and counts beside the means, so that values from several processes (or
 micro-batches) can be combined as token-weighted means, never as a mean of means.

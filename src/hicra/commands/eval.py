@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--benchmarks",
         default=",".join(PAPER_BENCHMARKS),
-        help=f"comma-separated, from: {', '.join(BENCHMARKS)} (default: the paper's table, "
-        f"{','.join(PAPER_BENCHMARKS)})",
+        help=f"comma-separated, from: {', '.join(BENCHMARKS)}, or local .jsonl files of your own "
+        "problems (question and answer fields; each a benchmark named after its file) "
+        f"(default: the paper's table, {','.join(PAPER_BENCHMARKS)})",
     )
     parser.add_argument(
         "--data-dir",

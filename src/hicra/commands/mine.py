@@ -38,6 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "clusters by cluster document frequency). --evaluate: how often gram sets fire on "
         "sentences labeled planning vs execution.",
     )
+    _selection_flags(parser)
+    _contrastive_flags(parser.add_argument_group("contrastive selection"))
+    _paper_flags(parser.add_argument_group("the paper's pipeline (--selection paper)"))
+    _reading_flags(parser.add_argument_group("reading traces"))
+    parser.add_argument("--name", default=None, help="name of the set (default: output stem)")
+    parser.add_argument("--show", type=int, default=10, help="top grams or clusters to print")
+    _evaluate_flags(parser.add_argument_group("evaluating gram sets"))
+    parser.set_defaults(func=run)
+
+
+def _selection_flags(parser: argparse.ArgumentParser) -> None:
+    """Inputs, output and what both selections share: n-gram lengths, the document-frequency floor."""
     parser.add_argument(
         "inputs", nargs="*", type=Path, metavar="INPUT", help="JSONL or Parquet traces"
     )
@@ -60,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="n-grams must occur in at least N traces (default: 1%% of the traces used for "
         "contrastive, 0.2%% for paper; at least 2)",
     )
-    group = parser.add_argument_group("contrastive selection")
+
+
+def _contrastive_flags(group: argparse._ActionsContainer) -> None:
+    """The contrastive selection's contrast sources, fields and rules."""
     group.add_argument(
         "--contrast",
         action="append",
@@ -101,7 +116,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="how much more a gram may occur in sentences with math (log-odds, default 0.5)",
     )
-    paper = parser.add_argument_group("the paper's pipeline (--selection paper)")
+
+
+def _paper_flags(paper: argparse._ActionsContainer) -> None:
+    """The paper's pipeline: clusters kept, embedder, threshold, candidates, threads."""
     paper.add_argument(
         "--top-fraction",
         type=float,
@@ -138,7 +156,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch threads for embedding (default 1: robust on a busy shared CPU; 0: torch's "
         "default, all cores)",
     )
-    inputs = parser.add_argument_group("reading traces")
+
+
+def _reading_flags(inputs: argparse._ActionsContainer) -> None:
+    """Which field of a trace is read, and which traces count as successful."""
     inputs.add_argument(
         "--field",
         default=None,
@@ -161,9 +182,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="distinct n-grams held in memory while counting (default 2,000,000)",
     )
-    parser.add_argument("--name", default=None, help="name of the set (default: output stem)")
-    parser.add_argument("--show", type=int, default=10, help="top grams or clusters to print")
-    evaluate = parser.add_argument_group("evaluating gram sets")
+
+
+def _evaluate_flags(evaluate: argparse._ActionsContainer) -> None:
+    """`--evaluate`: the annotations, the sets judged, their reference and labels."""
     evaluate.add_argument(
         "--evaluate",
         type=Path,
@@ -199,7 +221,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated (default: {','.join(EXECUTION_LABELS)}; for a folder of "
         f"episodes: {','.join(EPISODE_EXECUTION_LABELS)})",
     )
-    parser.set_defaults(func=run)
 
 
 def summary(result: MiningResult, output: Path, show: int) -> str:
@@ -219,7 +240,7 @@ def summary(result: MiningResult, output: Path, show: int) -> str:
 
 
 def _contrastive_lines(result: MiningResult, output: Path, show: int) -> list[str]:
-    from hicra.mining.contrastive_scoring import KEPT
+    from hicra.mining.contrastive.scoring import KEPT
 
     prov = result.grams.provenance
     contrast = result.contrast
@@ -352,7 +373,7 @@ def _mine(args: argparse.Namespace) -> tuple[str, StrategicGrams]:
 
 def _evaluate(args: argparse.Namespace, mined: tuple[str, StrategicGrams] | None) -> None:
     from hicra.grams import StrategicGrams
-    from hicra.mining.evaluation import evaluate_sets, format_evaluations, read_annotations
+    from hicra.mining.evaluation.labels import evaluate_sets, format_evaluations, read_annotations
 
     annotations = read_annotations(args.evaluate, args.planning_labels, args.execution_labels)
     reference = StrategicGrams.resolve(args.reference)

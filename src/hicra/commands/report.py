@@ -22,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "file of {step, prompt, completion, reward}, as TRL or OpenRLHF logs reduce to: tagged "
         "here with --grams and --tokenizer), and write to --output: report.html (one "
         "self-contained file: summary, phases, plots, rollout browser with planning tokens "
-        "highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png and report.json (the "
-        "same findings, machine-readable).",
+        "highlighted), dynamics.png (the paper's 2x2 figure), hierarchy.png, heldout.png (when a "
+        "run evaluated held-out sets, --eval-benchmarks, or logged group pass@k) and report.json "
+        "(the same findings, machine-readable).",
     )
     parser.add_argument(
         "runs",

@@ -247,7 +247,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
     )
 }
-# The columns of the paper's results table (PAPER.md, section 5), in its order.
+# The columns of the paper's main results table (arXiv 2509.03646), in its order.
 PAPER_BENCHMARKS = ("aime24", "aime25", "math500", "amc23", "minerva", "olympiadbench")
 # The columns of the paper's vision-language table (MiMO-VL-7B on ViRL39K), in its order.
 PAPER_VISION_BENCHMARKS = ("mathvista", "mathvision", "mathverse", "emma")

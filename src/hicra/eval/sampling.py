@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from hicra._aliases import moved_names
 from hicra.errors import HicraError
 from hicra.limits import EVAL as EVAL_LIMITS
 from hicra.limits import check_limits
@@ -292,13 +291,3 @@ class VLLMBackend:
             ]
             for out in outputs
         ]
-
-
-def _backends() -> Any:
-    from hicra.eval import backends
-
-    return backends
-
-
-# choosing and loading a backend lived here before eval/backends.py
-__getattr__ = moved_names(__name__, ("BACKENDS", "choose_backend", "make_backend"), _backends)

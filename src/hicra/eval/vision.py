@@ -22,18 +22,10 @@ from hicra.prompts import PromptStyle
 MAX_IMAGES_PER_PROMPT = 5  # EMMA's problems have up to five images
 
 
-def vision_messages(
-    question: str, images: int, style: PromptStyle | None = None
-) -> list[dict[str, Any]]:
-    """The prompt style's turns (system prompt, few-shot examples: text), then the user turn: one
-    image block per image, then the question with the style's instruction (the boxed one). Built by
-    `PromptStyle.vision_messages`, the builder training uses."""
-    return (style or PromptStyle()).vision_messages(question, images)
-
-
 def chat_text(processor: Any, request: Request) -> str:
     """The prompt text with the model's image placeholders, from its processor's chat template."""
-    messages = vision_messages(request.question, len(request.images), request.style)
+    style = request.style or PromptStyle()
+    messages = style.vision_messages(request.question, len(request.images))
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from hicra.errors import HicraError
-from hicra.mining.clustering import DEFAULT_THRESHOLD, MINILM, NONE
-from hicra.mining.contrastive_corpus import PROBLEMS, SOLUTIONS
-from hicra.mining.contrastive_scoring import SelectionRules
+from hicra.mining.contrastive.corpus import PROBLEMS, SOLUTIONS
+from hicra.mining.contrastive.scoring import SelectionRules
 from hicra.mining.counting import DEFAULT_MAX_ENTRIES
 from hicra.mining.names import CONTRASTIVE, PAPER, SELECTIONS
+from hicra.mining.paper.clustering import DEFAULT_THRESHOLD, MINILM, NONE
 
 T = TypeVar("T")
 

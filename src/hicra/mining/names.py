@@ -1,6 +1,6 @@
 """The names `hicra mine` offers before anything is mined: the two selections and the sentence
 labels of planning and execution. Their one home; it imports nothing, so `hicra --help` stays
-instant, and `config.py`, `evaluation.py` and the command all read them from here.
+instant, and `config.py`, `evaluation/labels.py` and the command all read them from here.
 """
 
 CONTRASTIVE = "contrastive"

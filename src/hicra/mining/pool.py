@@ -2,7 +2,7 @@
 
 `count_pool` streams the traces once and keeps the n-grams in at least `min_df` of them (bounded
 memory, `counting.py`); `MiningResult` holds a mined set with its clusters (the paper's pipeline,
-`paper_pipeline.py`) or its per-gram choices (contrastive selection, `contrastive.py`).
+`paper/pipeline.py`) or its per-gram choices (contrastive selection, `contrastive/pipeline.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from hicra.grams import StrategicGrams
 from hicra.mining.config import CONTRASTIVE, MiningConfig, MiningError, auto_min_df
-from hicra.mining.contrastive_corpus import ContrastReport
+from hicra.mining.contrastive.corpus import ContrastReport
 from hicra.mining.counting import BoundedDocFrequency, NgramFn
 from hicra.mining.sources import CorpusReport, TraceSpec
 

@@ -40,6 +40,18 @@ warnings.filterwarnings(
 )
 
 
+def _resolve_checkpointing_alias(config: Any) -> None:
+    """Take TRL's `gradient_checkpointing` (a field it still declares, default True) as
+    transformers' `activation_checkpointing` when that is unset, as transformers itself does, but
+    without its FutureWarning on every config: the user did not use the old name, TRL did."""
+    for old, new in (
+        ("gradient_checkpointing", "activation_checkpointing"),
+        ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"),
+    ):
+        if hasattr(config, new) and getattr(config, new) is None:
+            setattr(config, new, getattr(config, old))
+
+
 def _credit_help() -> str:
     """The --credit help, from the registry (argparse formats help: % is escaped)."""
     lines = "; ".join(f"'{c.name}': {c.description}" for c in CREDITS.values())
@@ -181,6 +193,7 @@ class HICRAConfig(GRPOConfig):
             )
         if self.bf16 is None and not torch.cuda.is_available():
             self.bf16 = False  # TRL defaults to bf16, which a CPU-only machine rejects
+        _resolve_checkpointing_alias(self)
         super().__post_init__()
         credit = get_credit(self.credit)
         if credit.token_level and self.importance_sampling_level == "sequence":

@@ -8,6 +8,7 @@ data/reward/LoRA options, and names how to see the rest (`--help-all`).
 from __future__ import annotations
 
 import argparse
+import copy
 from typing import Any
 
 # In the order shown; a name that is not a field of this version is skipped.
@@ -67,6 +68,21 @@ def _actions(parser: argparse.ArgumentParser, names: tuple[str, ...]) -> list[ar
     return [by_dest[n] for n in names if n in by_dest]
 
 
+def _displayed(action: argparse.Action) -> argparse.Action:
+    """`action` as the help shows it. transformers gives a True-default bool's `--no_X` flag the
+    field's own help and `(default: False)`, which read backwards ('--no-hierarchy-metrics: Log
+    planning/execution entropies'); it is shown as turning the option off, on by default."""
+    negation = isinstance(action, argparse._StoreFalseAction) and any(
+        o.startswith("--no_") for o in action.option_strings
+    )
+    if not negation or not action.help:
+        return action
+    shown = copy.copy(action)
+    shown.help = f"Turn off (on by default): {action.help[0].lower()}{action.help[1:]}"
+    shown.default = argparse.SUPPRESS  # no '(default: False)'
+    return shown
+
+
 def help_text(parser: argparse.ArgumentParser, everything: bool = False) -> str:
     """The grouped help of the `hicra train` parser (`everything`: TRL's options too)."""
     from hicra.train.config import TrainArgs
@@ -89,7 +105,7 @@ def help_text(parser: argparse.ArgumentParser, everything: bool = False) -> str:
             return
         shown.update(a.dest for a in actions)
         formatter.start_section(title)
-        formatter.add_arguments(actions)
+        formatter.add_arguments([_displayed(a) for a in actions])
         formatter.end_section()
 
     section("HICRA's options", _actions(parser, HICRA_OPTIONS))

@@ -25,7 +25,6 @@ from typing import Any
 
 import torch
 
-from hicra._aliases import moved_names
 from hicra.errors import HicraError
 from hicra.images import (
     IMAGE_FIELDS,
@@ -201,13 +200,3 @@ def image_fields(labels: list[str]) -> dict[str, Any]:
         RolloutField.IMAGES: labels,
         RolloutField.THUMBNAILS: [f"{THUMBNAILS_DIR}/{thumbnail_name(x)}" for x in labels],
     }
-
-
-def _data() -> Any:
-    from hicra.train import data
-
-    return data
-
-
-# the image-field schema lived here before it joined the data schema in train/data.py
-__getattr__ = moved_names(__name__, ("image_field", "row_images"), _data)

@@ -24,7 +24,7 @@ import numpy as np
 
 from hicra.grams import StrategicGrams
 from hicra.mining.config import MiningConfig, MiningError
-from hicra.mining.contrastive_corpus import (
+from hicra.mining.contrastive.corpus import (
     PROBLEMS,
     SOLUTIONS,
     ContrastReport,
@@ -32,7 +32,7 @@ from hicra.mining.contrastive_corpus import (
     check_sources,
     file_texts,
 )
-from hicra.mining.contrastive_scoring import (
+from hicra.mining.contrastive.scoring import (
     CONTRAST_FILE_LANGUAGE,
     KEPT,
     PROBLEM_LANGUAGE,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hicra.mining.clustering import exact_key
+from hicra.mining.paper.clustering import exact_key
 
 
 @dataclass(frozen=True)

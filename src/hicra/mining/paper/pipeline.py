@@ -1,11 +1,11 @@
-"""The paper's mining pipeline (section 2, PAPER.md), streamed over the input files.
+"""The paper's strategic-gram mining pipeline, streamed over the input files.
 
     pass 1   document frequency of every word n-gram, 3-5 words (`pool.count_pool`)
              -> candidates: n-grams in at least `min_df` traces, at most `max_candidates`
              (exact frequencies from an extra pass when pass 1 had to prune)
-    cluster  embeddings + leader clustering, or exact duplicates only (`clustering.py`)
+    cluster  embeddings + leader clustering, or exact duplicates only (`clustering.py` here)
     pass 2   cluster document frequency (and per-trace counts for the sparsity option)
-    select   the top `top_fraction` of clusters (`paper_selection.py`); the strategic grams are
+    select   the top `top_fraction` of clusters (`ranking.py` here); the strategic grams are
              all their n-grams
 
 Only the candidates are embedded, so its cost is set by `max_candidates`, not the corpus.
@@ -22,11 +22,17 @@ from typing import Any
 import numpy as np
 
 from hicra.grams import StrategicGrams
-from hicra.mining.clustering import NONE, embed, exact_clusters, leader_clusters, load_embedder
 from hicra.mining.config import MiningConfig, MiningError
 from hicra.mining.counting import cluster_statistics, exact_doc_frequency, select_candidates
 from hicra.mining.ngrams import doc_ngrams
-from hicra.mining.paper_selection import cluster_scores, rank_clusters, top_count
+from hicra.mining.paper.clustering import (
+    NONE,
+    embed,
+    exact_clusters,
+    leader_clusters,
+    load_embedder,
+)
+from hicra.mining.paper.ranking import cluster_scores, rank_clusters, top_count
 from hicra.mining.pool import Cluster, MiningResult, count_pool, no_ngram_error, parameters
 from hicra.mining.sources import CorpusReport, TraceSpec, iter_traces
 

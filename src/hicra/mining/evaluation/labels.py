@@ -32,7 +32,7 @@ from typing import Any
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.jsonl import read_jsonl
-from hicra.mining.compare import Comparison, compare_to_reference
+from hicra.mining.evaluation.reference import Comparison, compare_to_reference
 from hicra.mining.names import (
     EPISODE_EXECUTION_LABELS,
     EPISODE_LABEL_FIELD,
