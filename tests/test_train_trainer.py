@@ -226,6 +226,16 @@ def test_config_takes_trls_checkpointing_default_without_a_futurewarning():
     assert given.activation_checkpointing_kwargs == given.gradient_checkpointing_kwargs == kwargs
 
 
+def test_config_pins_memory_only_where_there_is_a_device_to_pin_for():
+    """The built-in run on a CPU machine warned at every start: torch's 'pin_memory' argument is
+    set as true but no accelerator is found."""
+    from hicra.train.config import _has_accelerator
+
+    config = HICRAConfig(output_dir="/tmp/x", use_cpu=True)
+    assert config.dataloader_pin_memory is _has_accelerator()
+    assert _has_accelerator() is torch.accelerator.is_available()
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown credit 'nope'; choose from grpo, hicra"):
         HICRAConfig(output_dir="/tmp/x", credit="nope", use_cpu=True)

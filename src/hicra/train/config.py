@@ -40,6 +40,12 @@ warnings.filterwarnings(
 )
 
 
+def _has_accelerator() -> bool:
+    """Whether torch sees a device to pin memory for (torch's own test; CUDA before torch 2.6)."""
+    accelerator = getattr(torch, "accelerator", None)
+    return accelerator.is_available() if accelerator else torch.cuda.is_available()
+
+
 def _resolve_checkpointing_alias(config: Any) -> None:
     """Take TRL's `gradient_checkpointing` (a field it still declares, default True) as
     transformers' `activation_checkpointing` when that is unset, as transformers itself does, but
@@ -193,6 +199,8 @@ class HICRAConfig(GRPOConfig):
             )
         if self.bf16 is None and not torch.cuda.is_available():
             self.bf16 = False  # TRL defaults to bf16, which a CPU-only machine rejects
+        if not _has_accelerator():
+            self.dataloader_pin_memory = False  # nothing to pin for; torch warns every run
         _resolve_checkpointing_alias(self)
         super().__post_init__()
         credit = get_credit(self.credit)
