@@ -156,6 +156,7 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_the_run_resumes(tiny_mode
     for command, folder in (("train", runs / "run"), ("eval", evals / "eval")):
         err = (tmp_path / f"log.{command}.full").read_text()
         said = [line for line in re.split(r"[\r\n]", err) if line.startswith("hicra ")]
+        said = [line for line in said if ": error:" in line]  # not the start's notes
         assert len(said) == 1 and "Traceback" not in err, err  # besides the progress bar
         assert said[0].startswith(f"hicra {command}: error: no space left on the device of the ")
         assert str(folder) in said[0]

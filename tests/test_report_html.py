@@ -199,3 +199,20 @@ def test_panels_mark_the_detected_step_only_where_the_run_has_data(tmp_path):
     plots.draw_panel(ax, plots.DYNAMICS[2], [without], phases[1:], 5)
     assert "reward (no hicra/accuracy logged)" in ax.get_title()
     assert len(ax.lines) == 4  # raw, smoothed, validation markers, phase marker
+
+
+def test_a_log_panel_without_a_positive_value_draws_without_a_warning(tmp_path):
+    """A run whose completions never held a gram logs 0 occurrences: the log-scaled gram panel
+    stays linear instead of matplotlib's 'Data has no positive values' warning."""
+    import warnings
+
+    run = make_run(tmp_path / "run", steps=12)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        if "hicra/accuracy" in row:  # a training line: no gram in its completions
+            row["hicra/gram_occurrences"] = row["hicra/distinct_grams"] = 0.0
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        build_report([run], tmp_path / "out")
+    assert (tmp_path / "out" / "hierarchy.png").is_file()

@@ -178,7 +178,7 @@ HIERARCHY = (
 
 def draw_panel(ax, panel: Panel, runs: list[Run], phases: list[PhaseResult], window: int) -> None:
     """One panel: every run's traces, and its detected phase step where it has data here."""
-    notes, meanings, drawn = [], {}, False
+    notes, meanings, drawn, positive = [], {}, False, False
     for i, (run, phase) in enumerate(zip(runs, phases, strict=True)):
         color = COLORS[i % len(COLORS)]
         run_drawn = False
@@ -188,6 +188,7 @@ def draw_panel(ax, panel: Panel, runs: list[Run], phases: list[PhaseResult], win
             if not keep.any():
                 continue
             run_drawn = True
+            positive = positive or bool(np.any(y[keep] > 0))
             if trace.markers:
                 ax.plot(x[keep], y[keep], trace.style, color=color, marker="o", ms=3, lw=1)
             else:
@@ -208,7 +209,7 @@ def draw_panel(ax, panel: Panel, runs: list[Run], phases: list[PhaseResult], win
     ax.set_xlabel("step")
     ax.set_ylabel(panel.ylabel)
     ax.grid(alpha=0.3)
-    if drawn and panel.yscale != "linear":
+    if drawn and panel.yscale != "linear" and positive:  # no positive value: no log scale
         ax.set_yscale(panel.yscale)
         plain = FuncFormatter(lambda value, _: f"{value:g}")
         ax.yaxis.set_major_formatter(plain)

@@ -180,7 +180,7 @@ class HICRATrainer(GRPOTrainer):
         accumulate_entropy_metrics(self, inputs, entropies)
 
     def _reduce(self, values: list[float], kind: str) -> list[float]:
-        """Sum over processes. `kind` ("generation", "loss", "placebo") names the statistics."""
+        """Sum over processes. `kind` ("generation", "loss", "placebo", "planning_watch") names the statistics."""
         return collectives.reduce_sum(self.accelerator, values)
 
     def _gather_values(self, values: torch.Tensor, kind: str) -> torch.Tensor:

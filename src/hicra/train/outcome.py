@@ -64,7 +64,7 @@ class PlanningWatch:
 
     def see(self, step: int, planning: torch.Tensor, real: torch.Tensor, reduce: Reduce) -> None:
         """Count one training batch (every process calls this: the count is summed)."""
-        (marked,) = reduce([float((planning & real).sum())], "generation")
+        (marked,) = reduce([float((planning & real).sum())], "planning_watch")
         self.batches += 1
         if marked:
             return
