@@ -77,7 +77,7 @@ def timed_step(trainer, step, prompts: int, repeats: int) -> tuple[float, float]
         seconds.append(time.perf_counter() - start)
     reads = []
     fields = trainer._hicra_fields() if hasattr(trainer, "_hicra_fields") else []
-    for _ in range(repeats if fields else 0):
+    for _ in range(max(repeats, 7) if fields else 0):  # reads are short: more of them
         start = time.perf_counter()
         tq.kv_batch_get(
             keys=batch.keys, partition_id=batch.partition_id, select_fields=fields
@@ -182,6 +182,7 @@ def main() -> None:
         lambda: core_algos.compute_grpo_outcome_advantage(scores, big.response_mask, uids),
     )
     compute = best_of(2, lambda: hicra_compute(big, tagger, args.n))
+    tagging = best_of(2, lambda: tagger.token_mask(big.responses, big.response_mask.bool()))
     io = read_per_row * big_rows + read_per_token * big_tokens
     print(
         f"simulated step: {args.big_prompts} prompts x {args.n} responses x "
@@ -191,6 +192,10 @@ def main() -> None:
     print(
         f"HICRA's added computation:      {compute:.3f} s ({big_tokens / compute / 1e6:.2f} M "
         "tokens/s: tagging, credit, hierarchy metrics)"
+    )
+    print(
+        f"  of which tagging:             {tagging:.3f} s ({big_tokens / tagging / 1e6:.2f} M "
+        "tokens/s; what tagging in verl's workers would take off the driver)"
     )
     print(
         f"+ extra TransferQueue read (extrapolated to {big_rows:,} rows from the two batches "
