@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any, Literal, NamedTuple
 
 import ahocorasick
@@ -205,10 +206,11 @@ class GramMatcher:
             keep = ~(is_space & np.concatenate(([False], is_space[:-1])))
             offsets = np.flatnonzero(keep)
             flat = arr[keep].tobytes()
-        hits = list(self._automaton.iter(flat.decode("latin-1")))
-        if not hits:
+        # (end, key) pairs straight into an array: half the time of np.array on a list of tuples
+        pairs = chain.from_iterable(self._automaton.iter(flat.decode("latin-1")))
+        found = np.fromiter(pairs, dtype=np.int64).reshape(-1, 2)
+        if not len(found):
             return _NO_MATCHES
-        found = np.array(hits, dtype=np.int64)
         key = found[:, 1]
         end = found[:, 0] + 1
         start = end - self._length_of[key]
@@ -508,8 +510,8 @@ class PlanningTagger:
         with_separator[:, width] = self._separator
         kept = np.ones((rows, width + 1), dtype=bool)
         kept[:, :width] = keep
-        positions = np.flatnonzero(kept)
-        flat_ids = with_separator.ravel()[positions]
+        kept = kept.ravel()
+        flat_ids = with_separator.ravel()[kept]  # a boolean selection: no index array
         token_lengths = self._all_lengths[flat_ids]
         ends = np.cumsum(token_lengths)
         starts = ends - token_lengths
@@ -528,7 +530,7 @@ class PlanningTagger:
             stop = np.searchsorted(starts, bounds[:, 1], side="left")
             size = len(flat_ids) + 1
             delta = np.bincount(first, minlength=size) - np.bincount(stop, minlength=size)
-            out[positions] = (np.cumsum(delta[:-1]) > 0) & (token_lengths > 0)
+            out[kept] = (np.cumsum(delta[:-1]) > 0) & (token_lengths > 0)
         return out.reshape(rows, width + 1)[:, :width]
 
     def _count(self, matches: np.ndarray, gram_counts: Counter[str], counting: Counting) -> None:
