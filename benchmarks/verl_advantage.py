@@ -12,8 +12,8 @@ TransferQueue on a small machine, so the second part runs the driver's added com
 (`assign_step_credit` and `hierarchy_metrics` on padded tensors, what `_compute_advantage` adds
 besides TransferQueue reads and writes) on such a batch in memory, against verl's own GRPO
 advantage function on the same batch, and adds HICRA's extra TransferQueue read extrapolated from
-the first part: the read is timed alone at two response lengths, and what does not grow with the
-tokens is taken to grow with the rows (TransferQueue's cost is per row and field: 4,096 rows cost
+the first part: the read is timed alone at two response lengths (the longer that of the big step),
+and what does not grow with the tokens is taken to grow with the rows (TransferQueue's cost is per row and field: 4,096 rows cost
 16 times 256). Needs the verl environment.
 
     .venv-verl/bin/python benchmarks/verl_advantage.py [--prompts 32] [--n 8] [--tokens 1024]
@@ -64,9 +64,8 @@ def rollouts(tokenizer, prompts: int, n: int, tokens: int):
     }
 
 
-def timed_step(trainer, step, prompts: int, repeats: int) -> tuple[float, float]:
-    """The fastest of `repeats` advantage steps (on a shared machine the rest measure the load),
-    and the fastest of `repeats` reads of the fields HICRA reads besides verl's own read."""
+def timed_step(trainer, step, prompts: int, repeats: int) -> float:
+    """The fastest of `repeats` advantage steps: on a shared machine the rest measure the load."""
     seconds = []
     for _ in range(repeats):
         partition = put_rollouts(trainer.tokenizer, step)
@@ -75,15 +74,20 @@ def timed_step(trainer, step, prompts: int, repeats: int) -> tuple[float, float]
         start = time.perf_counter()
         trainer._compute_advantage(batch, {})
         seconds.append(time.perf_counter() - start)
-    reads = []
-    fields = trainer._hicra_fields() if hasattr(trainer, "_hicra_fields") else []
-    for _ in range(max(repeats, 7) if fields else 0):  # reads are short: more of them
-        start = time.perf_counter()
-        tq.kv_batch_get(
+    return min(seconds)
+
+
+def timed_read(trainer, step, prompts: int, repeats: int) -> float:
+    """The fastest of `repeats` reads of the fields HICRA reads besides verl's own read."""
+    batch = sample(trainer, put_rollouts(trainer.tokenizer, step), prompts)
+    put_entropies(batch)
+    fields = trainer._hicra_fields()
+    return best_of(
+        repeats,
+        lambda: tq.kv_batch_get(
             keys=batch.keys, partition_id=batch.partition_id, select_fields=fields
-        ).to_padded_tensor()
-        reads.append(time.perf_counter() - start)
-    return min(seconds), min(reads, default=0.0)
+        ).to_padded_tensor(),
+    )
 
 
 def simulated_step(tokenizer, rows: int, n: int, tokens: int) -> tuple[StepResponses, torch.Tensor]:
@@ -142,17 +146,24 @@ def main() -> None:
         hicra = build_trainer(model, f"+algorithm.output_dir={folder}/run", group=args.n)
         tagger = hicra.hicra_tagger
         fields = hicra._hicra_fields()
-        # response length -> (GRPO step, HICRA step, HICRA's extra read, HICRA's computation)
-        measured = {}
-        for tokens in (args.tokens, args.tokens // 4):
-            step = rollouts(hicra.tokenizer, args.prompts, args.n, tokens)
-            base, _ = timed_step(grpo, step, args.prompts, args.repeats)
-            ours, read = timed_step(hicra, step, args.prompts, args.repeats)
-            padded, _ = simulated_step(hicra.tokenizer, args.prompts * args.n, args.n, tokens)
-            compute = best_of(args.repeats, lambda s=padded: hicra_compute(s, tagger, args.n))
-            measured[tokens] = (base, ours, read, compute)
+        step = rollouts(hicra.tokenizer, args.prompts, args.n, args.tokens)
+        base = timed_step(grpo, step, args.prompts, args.repeats)
+        ours = timed_step(hicra, step, args.prompts, args.repeats)
+        padded, _ = simulated_step(hicra.tokenizer, args.prompts * args.n, args.n, args.tokens)
+        compute = best_of(args.repeats, lambda: hicra_compute(padded, tagger, args.n))
+        # HICRA's extra read alone, at a short and at the big step's response length (reads are
+        # short and noisy: more repeats)
+        short, long = args.tokens // 4, args.big_tokens
+        reads = {
+            length: timed_read(
+                hicra,
+                rollouts(hicra.tokenizer, args.prompts, args.n, length),
+                args.prompts,
+                max(args.repeats, 7),
+            )
+            for length in (short, long)
+        }
     rows = args.prompts * args.n
-    base, ours, read, compute = measured[args.tokens]
     tokens = rows * args.tokens
     added = ours - base
     print(f"batch: {rows} responses x {args.tokens} tokens ({tokens:,} tokens) in TransferQueue")
@@ -161,16 +172,13 @@ def main() -> None:
     print(f"ratio HICRA / GRPO:            {ours / base:.2f}x")
     print(f"HICRA's added driver time:     {added:.3f} s ({tokens / added / 1e6:.2f} M tokens/s)")
     print(f"  computation (in memory):     {compute:.3f} s (tagging, credit, metrics)")
-    # HICRA's extra read, timed alone at two response lengths: a cost per row and a cost per
-    # token, extrapolated to the big step.
-    short = args.tokens // 4
-    read_short = measured[short][2]
-    read_per_token = max(read - read_short, 0.0) / (rows * (args.tokens - short))
-    read_per_row = max(read - read_per_token * tokens, 0.0) / rows
+    # the read's cost per row and per token, from its two timings, for the big step
+    read_per_token = max(reads[long] - reads[short], 0.0) / (rows * (long - short))
+    read_per_row = max(reads[short] - read_per_token * rows * short, 0.0) / rows
     print(
-        f"  extra TransferQueue read:    {read:.3f} s of {', '.join(fields)} ({read_short:.3f} s "
-        f"at {short} tokens a response: {read_per_row * 1e6:.0f} us a row + "
-        f"{read_per_token * 1e9:.1f} ns a token)"
+        f"HICRA's extra TransferQueue read of {', '.join(fields)}, {rows} responses: "
+        f"{reads[short]:.3f} s at {short:,} tokens a response, {reads[long]:.3f} s at {long:,} "
+        f"({read_per_row * 1e6:.0f} us a row + {read_per_token * 1e9:.1f} ns a token)"
     )
 
     big_rows = args.big_prompts * args.n
@@ -198,7 +206,7 @@ def main() -> None:
         "tokens/s; what tagging in verl's workers would take off the driver)"
     )
     print(
-        f"+ extra TransferQueue read (extrapolated to {big_rows:,} rows from the two batches "
+        f"+ extra TransferQueue read (extrapolated to {big_rows:,} rows from the two reads "
         f"above): {io:.3f} s"
     )
     total = compute + io
