@@ -196,8 +196,10 @@ class HicraTrainerMixin:
         rollouts = []
         per_step = self.hicra_settings.rollouts_per_step
         if self.hicra_run.wants_rollouts(global_step, per_step):
-            chosen = sorted({step.uids[i] for i in range(len(step.uids)) if real[i]})[:per_step]
-            rows = [i for i in range(len(step.uids)) if real[i] and step.uids[i] in chosen]
+            flags = real.tolist()  # one conversion, not a tensor index per row
+            chosen = sorted({uid for uid, keep in zip(step.uids, flags, strict=True) if keep})
+            chosen = chosen[:per_step]
+            rows = [i for i, keep in enumerate(flags) if keep and step.uids[i] in chosen]
             rows.sort(key=lambda i: (chosen.index(step.uids[i]), batch.keys[i]))
             rollouts = rollout_rows(
                 global_step,
