@@ -11,8 +11,10 @@ A cluster step (512 prompts x 8 responses x 4,000 tokens: 16 M tokens) does not 
 TransferQueue on a small machine, so the second part runs the driver's added computation
 (`assign_step_credit` and `hierarchy_metrics` on padded tensors, what `_compute_advantage` adds
 besides TransferQueue reads and writes) on such a batch in memory, against verl's own GRPO
-advantage function on the same batch, and adds the extra TransferQueue I/O extrapolated per token
-from the first part. Needs the verl environment.
+advantage function on the same batch, and adds HICRA's extra TransferQueue read extrapolated from
+the first part: the read is timed alone at two response lengths (the longer that of the big step),
+and what does not grow with the tokens is taken to grow with the rows (TransferQueue's cost is per row and field: 4,096 rows cost
+16 times 256). Needs the verl environment.
 
     .venv-verl/bin/python benchmarks/verl_advantage.py [--prompts 32] [--n 8] [--tokens 1024]
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transfer_queue as tq
 from verl.trainer.ppo import core_algos
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -72,6 +75,19 @@ def timed_step(trainer, step, prompts: int, repeats: int) -> float:
         trainer._compute_advantage(batch, {})
         seconds.append(time.perf_counter() - start)
     return min(seconds)
+
+
+def timed_read(trainer, step, prompts: int, repeats: int) -> float:
+    """The fastest of `repeats` reads of the fields HICRA reads besides verl's own read."""
+    batch = sample(trainer, put_rollouts(trainer.tokenizer, step), prompts)
+    put_entropies(batch)
+    fields = trainer._hicra_fields()
+    return best_of(
+        repeats,
+        lambda: tq.kv_batch_get(
+            keys=batch.keys, partition_id=batch.partition_id, select_fields=fields
+        ).to_padded_tensor(),
+    )
 
 
 def simulated_step(tokenizer, rows: int, n: int, tokens: int) -> tuple[StepResponses, torch.Tensor]:
@@ -129,16 +145,25 @@ def main() -> None:
         )
         hicra = build_trainer(model, f"+algorithm.output_dir={folder}/run", group=args.n)
         tagger = hicra.hicra_tagger
-        measured = {}  # response length -> (GRPO step, HICRA step, HICRA's added computation)
-        for tokens in (args.tokens, args.tokens // 4):
-            step = rollouts(hicra.tokenizer, args.prompts, args.n, tokens)
-            base = timed_step(grpo, step, args.prompts, args.repeats)
-            ours = timed_step(hicra, step, args.prompts, args.repeats)
-            padded, _ = simulated_step(hicra.tokenizer, args.prompts * args.n, args.n, tokens)
-            compute = best_of(args.repeats, lambda s=padded: hicra_compute(s, tagger, args.n))
-            measured[tokens] = (base, ours, compute)
+        fields = hicra._hicra_fields()
+        step = rollouts(hicra.tokenizer, args.prompts, args.n, args.tokens)
+        base = timed_step(grpo, step, args.prompts, args.repeats)
+        ours = timed_step(hicra, step, args.prompts, args.repeats)
+        padded, _ = simulated_step(hicra.tokenizer, args.prompts * args.n, args.n, args.tokens)
+        compute = best_of(args.repeats, lambda: hicra_compute(padded, tagger, args.n))
+        # HICRA's extra read alone, at a short and at the big step's response length (reads are
+        # short and noisy: more repeats)
+        short, long = args.tokens // 4, args.big_tokens
+        reads = {
+            length: timed_read(
+                hicra,
+                rollouts(hicra.tokenizer, args.prompts, args.n, length),
+                args.prompts,
+                max(args.repeats, 7),
+            )
+            for length in (short, long)
+        }
     rows = args.prompts * args.n
-    base, ours, compute = measured[args.tokens]
     tokens = rows * args.tokens
     added = ours - base
     print(f"batch: {rows} responses x {args.tokens} tokens ({tokens:,} tokens) in TransferQueue")
@@ -146,17 +171,14 @@ def main() -> None:
     print(f"HICRA _compute_advantage:      {ours:.3f} s")
     print(f"ratio HICRA / GRPO:            {ours / base:.2f}x")
     print(f"HICRA's added driver time:     {added:.3f} s ({tokens / added / 1e6:.2f} M tokens/s)")
-    print(f"  of which computation:        {compute:.3f} s (tagging, credit, metrics)")
-    # The extra TransferQueue I/O (added time less computation) at two response lengths: a
-    # fixed cost per step (round trips) and a cost per token, extrapolated to the big step.
-    short = args.tokens // 4
-    io_long = added - compute
-    io_short = measured[short][1] - measured[short][0] - measured[short][2]
-    io_per_token = max(io_long - io_short, 0.0) / (rows * (args.tokens - short))
-    io_fixed = max(io_long - io_per_token * tokens, 0.0)
+    print(f"  computation (in memory):     {compute:.3f} s (tagging, credit, metrics)")
+    # the read's cost per row and per token, from its two timings, for the big step
+    read_per_token = max(reads[long] - reads[short], 0.0) / (rows * (long - short))
+    read_per_row = max(reads[short] - read_per_token * rows * short, 0.0) / rows
     print(
-        f"  of which TransferQueue I/O:  {io_long:.3f} s ({io_short:.3f} s at {short} tokens a "
-        f"response: {io_fixed * 1e3:.0f} ms a step + {io_per_token * 1e9:.0f} ns a token)"
+        f"HICRA's extra TransferQueue read of {', '.join(fields)}, {rows} responses: "
+        f"{reads[short]:.3f} s at {short:,} tokens a response, {reads[long]:.3f} s at {long:,} "
+        f"({read_per_row * 1e6:.0f} us a row + {read_per_token * 1e9:.1f} ns a token)"
     )
 
     big_rows = args.big_prompts * args.n
@@ -168,7 +190,8 @@ def main() -> None:
         lambda: core_algos.compute_grpo_outcome_advantage(scores, big.response_mask, uids),
     )
     compute = best_of(2, lambda: hicra_compute(big, tagger, args.n))
-    io = io_fixed + io_per_token * big_tokens
+    tagging = best_of(2, lambda: tagger.token_mask(big.responses, big.response_mask.bool()))
+    io = read_per_row * big_rows + read_per_token * big_tokens
     print(
         f"simulated step: {args.big_prompts} prompts x {args.n} responses x "
         f"{args.big_tokens:,} tokens ({big_tokens:,} tokens), in memory"
@@ -178,7 +201,14 @@ def main() -> None:
         f"HICRA's added computation:      {compute:.3f} s ({big_tokens / compute / 1e6:.2f} M "
         "tokens/s: tagging, credit, hierarchy metrics)"
     )
-    print(f"+ TransferQueue I/O (extrapolated from the two batches above): {io:.3f} s")
+    print(
+        f"  of which tagging:             {tagging:.3f} s ({big_tokens / tagging / 1e6:.2f} M "
+        "tokens/s; what tagging in verl's workers would take off the driver)"
+    )
+    print(
+        f"+ extra TransferQueue read (extrapolated to {big_rows:,} rows from the two reads "
+        f"above): {io:.3f} s"
+    )
     total = compute + io
     verdict = "met" if total <= TARGET_SECONDS else "NOT met"
     print(

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,6 +138,27 @@ def test_batch_quantile_is_torch_quantile_bit_for_bit():
     ties = torch.tensor([1.0, 1.0, 2.0, 2.0, 2.0, 9.0])
     assert batch_quantile(ties, 0.7) == 2.0  # rank 3.5 lies between two 2.0s
     assert batch_quantile(torch.tensor([0.0, 10.0]), 0.7) == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "ties", "nan", "sorted"])
+def test_bracketed_rank_selection_is_a_full_partition(kind):
+    """Past 2**20 values the ranks are selected inside a sample's bracket: the same values."""
+    from hicra.hierarchy import _select_ranks
+
+    rng = np.random.default_rng(4)
+    size = (1 << 20) + 3
+    values = {
+        "uniform": rng.random(size, dtype=np.float32) * 3,
+        "ties": rng.integers(0, 4, size).astype(np.float32),  # ranks inside runs of equal values
+        "nan": np.where(rng.random(size) < 0.4, np.nan, rng.random(size)),  # NaN sorts last
+        "sorted": np.arange(size, dtype=np.float64),
+    }[kind]
+    for quantile in (0.0, 0.3, 0.7, 0.9999995):
+        rank = quantile * (size - 1)
+        below, above = int(np.floor(rank)), int(np.ceil(rank))
+        full = np.partition(values, (below, above))
+        got = _select_ranks(values, below, above)
+        np.testing.assert_array_equal(got, (full[below], full[above]))
 
 
 def test_batch_quantile_beyond_torch_quantile_limit():

@@ -24,6 +24,8 @@ import torch
 if os.environ.get("HICRA_REQUIRE_VERL") != "1":
     pytest.importorskip("verl", reason="needs verl: `make test-verl` runs these tests")
 
+import transfer_queue as tq
+from tensordict import TensorDict
 from verl.trainer.ppo.v1 import get_trainer_cls
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
@@ -350,6 +352,53 @@ def test_hierarchy_metrics_reach_verls_metrics(model_dir, transfer_queue):
         assert 0 < metrics[key] < 10, key
     assert 0 <= metrics[Metric.FORK_PLANNING_HIGH] <= 1
     assert "actor/entropy" not in metrics  # verl's own keys untouched; ours added beside them
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields"),
+    [
+        ((), ["responses", "entropy"]),
+        (("+algorithm.hierarchy_metrics=false",), ["responses"]),
+        (("algorithm.use_kl_in_reward=true",), ["responses", "entropy", "rm_scores"]),
+    ],
+)
+def test_the_extra_read_skips_what_verls_estimator_call_holds(model_dir, overrides, fields):
+    # uids and rewards reach the credit through verl's own read; a field read costs per row
+    assert build_trainer(model_dir, *overrides)._hicra_fields() == fields
+
+
+def _put_log_probs(batch, old: float, ref: float) -> None:
+    """Constant old-policy and reference log-probs (response-length, nested), as verl stores them."""
+    data = tq.kv_batch_get(
+        keys=batch.keys, partition_id=batch.partition_id, select_fields=["response_mask"]
+    )
+    lengths = [int(n) for n in data["response_mask"].offsets().diff()]
+    fields = {
+        name: torch.nested.as_nested_tensor(
+            [torch.full((n,), value) for n in lengths], layout=torch.jagged
+        )
+        for name, value in (("old_log_probs", old), ("ref_log_prob", ref))
+    }
+    tq.kv_batch_put(
+        keys=batch.keys, partition_id=batch.partition_id, fields=TensorDict(fields, len(batch))
+    )
+
+
+@pytest.mark.parametrize("kl_in_reward", [False, True])
+def test_the_run_logs_scores_not_kl_penalised_rewards(model_dir, transfer_queue, kl_in_reward):
+    trainer = build_trainer(
+        model_dir,
+        f"algorithm.use_kl_in_reward={str(kl_in_reward).lower()}",
+        "algorithm.kl_ctrl.kl_coef=0.5",
+    )
+    batch = sample(trainer, put_rollouts(trainer.tokenizer, ROLLOUTS), prompts=len(ROLLOUTS))
+    _put_log_probs(batch, old=-1.0, ref=-2.0)  # kl = 1 a token: a reward of 1 drops below 1
+    metrics: dict = {}
+    trainer._compute_advantage(batch, metrics)
+    assert ("actor/reward_kl_penalty" in metrics) == kl_in_reward  # verl's KL did apply
+    record = trainer.hicra_run.pending[1]
+    # 3 of the 8 responses score 1 (ROLLOUTS): correct by the score, KL or not
+    assert (record.correct, record.scored) == (3, 8)
 
 
 @pytest.mark.parametrize("credit", ["high_entropy", "hicra_entropy_length"])

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from hicra.advantages import Credit, CreditBatch
@@ -65,16 +66,23 @@ def sequence_advantages(
     exact where a mean over the tokens would round.
     """
     real = response_mask.bool()
-    first = real.int().argmax(dim=1)
+    if real.device.type == "cpu":  # numpy's argmax reads the bools in place; torch's copies
+        first = torch.from_numpy(np.argmax(real.numpy(), axis=1))
+    else:
+        first = real.int().argmax(dim=1)
     values = token_advantages.gather(1, first.unsqueeze(1)).squeeze(1)
     return torch.where(real.any(dim=1), values, torch.zeros_like(values))
 
 
-def _rows(step: StepResponses, credit: Credit, group_size: int) -> torch.Tensor:
-    """The rows the credit sees: the real ones, grouped by prompt when the credit compares groups."""
+def _rows(step: StepResponses, credit: Credit, group_size: int) -> torch.Tensor | slice:
+    """The rows the credit sees: the real ones, grouped by prompt when the credit compares groups.
+
+    All rows in their order (a step without padding, its groups contiguous) are `slice(None)`,
+    so that the (B, T) tensors are handed on as views, not copied.
+    """
     rows = torch.nonzero(~step.padding, as_tuple=False).squeeze(1)
     if "whole_groups" not in credit.needs:
-        return rows
+        return _as_slice(rows, len(step.padding))
     order = sorted(rows.tolist(), key=lambda row: step.uids[row])  # a group's rows contiguous
     sizes = Counter(step.uids[row] for row in order)
     uneven = sorted({size for size in sizes.values() if size != group_size})
@@ -84,7 +92,13 @@ def _rows(step: StepResponses, credit: Credit, group_size: int) -> torch.Tensor:
             f"groups of {', '.join(map(str, uneven))} responses instead of "
             f"actor_rollout_ref.rollout.n={group_size} (failed rollouts or a per-prompt n)"
         )
-    return torch.tensor(order, dtype=torch.long)
+    return _as_slice(torch.tensor(order, dtype=torch.long), len(step.padding))
+
+
+def _as_slice(rows: torch.Tensor, total: int) -> torch.Tensor | slice:
+    if total and rows.numel() == total and torch.equal(rows, torch.arange(total)):
+        return slice(None)
+    return rows
 
 
 def assign_step_credit(
@@ -110,8 +124,8 @@ def assign_step_credit(
         strict=False,
     )
     rows = _rows(step, credit, group_size)
-    advantages = step.advantages.clone()
-    if rows.numel():
+    advantages = step.advantages
+    if isinstance(rows, slice) or rows.numel():
         entropies = threshold = None
         if "entropies" in credit.needs:
             if step.entropies is None:
@@ -132,7 +146,12 @@ def assign_step_credit(
         assigned = credit.rule(batch)
         if assigned.dim() == 1:
             assigned = assigned.unsqueeze(1).expand(-1, real.shape[1])
-        advantages[rows] = (assigned * real[rows]).to(advantages.dtype)
+        credited = (assigned * real[rows]).to(advantages.dtype)
+        if isinstance(rows, slice):
+            advantages = credited
+        else:
+            advantages = advantages.clone()
+            advantages[rows] = credited
     return StepCredit(advantages=advantages, planning_mask=planning & real, gram_counts=counts)
 
 

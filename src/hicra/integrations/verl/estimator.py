@@ -4,7 +4,8 @@ verl hands a registered estimator only rewards, masks, uids and the `algorithm` 
 response token ids or the tokenizer (`compute_advantage` in verl/trainer/ppo/ray_trainer.py), so
 the estimator cannot find planning tokens itself. It computes the group-relative advantages with
 verl's own GRPO function and hands them to the credit the HICRA trainer installed for this step
-(which holds the step's token ids): verl then writes the credited advantages back to
+(which holds the step's token ids), with the rewards and prompt uids verl already read, so the
+trainer need not read them again: verl then writes the credited advantages back to
 TransferQueue in its own write, so the trainer needs no second write. Run by any other trainer it
 would silently be plain GRPO, so it refuses with the fix in the message.
 """
@@ -25,13 +26,14 @@ from hicra.integrations.verl.settings import ESTIMATOR
 
 TRAINER_MODES = ("hicra_sync", "hicra_colocate_async", "hicra_separate_async")
 
-# (GRPO advantages (B, T), response mask (B, T)) -> the advantages for the loss (B, T)
-Credit = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (GRPO advantages (B, T), response mask (B, T), verl's token-level rewards (B, T), uids (B,))
+# -> the advantages for the loss (B, T)
+Credit = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray], torch.Tensor]
 _OUTSIDE = object()
 _step_credit: contextvars.ContextVar[Any] = contextvars.ContextVar("hicra_step_credit")
 
 
-def _identity(advantages: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+def _identity(advantages: torch.Tensor, *_: Any) -> torch.Tensor:
     return advantages
 
 
@@ -74,7 +76,7 @@ def hicra_group_advantages(
         index=index,
         norm_adv_by_std_in_grpo=normalize,
     )
-    return credit(advantages, response_mask), returns
+    return credit(advantages, response_mask, token_level_rewards, index), returns
 
 
 def register_estimator() -> None:

@@ -1,9 +1,10 @@
 """HICRA trainers for verl's v1 trainer modes: verl's advantage step, then the credit on the ids.
 
 One class per v1 mode (`hicra_sync`, `hicra_colocate_async`, `hicra_separate_async`), each verl's
-own trainer with one step changed: `_compute_advantage` reads the responses' token ids, scores and
+own trainer with one step changed: `_compute_advantage` reads the responses' token ids and
 entropies from TransferQueue, then runs verl's own step (KL-in-reward, rollout correction and all),
-in which the `hicra` estimator hands verl's GRPO advantages to the registered credit
+in which the `hicra` estimator hands verl's GRPO advantages, rewards and uids to the registered
+credit
 (`credit.assign_step_credit`) and verl writes the credited advantages back; the hierarchy metrics
 join verl's step metrics, and the step's line goes to the run folder (`run_log`).
 
@@ -17,6 +18,7 @@ import logging
 from dataclasses import fields
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import transfer_queue as tq
 from omegaconf import DictConfig, open_dict
@@ -116,27 +118,37 @@ class HicraTrainerMixin:
         self.hicra_tagger = PlanningTagger(self.hicra_grams, self.tokenizer)
 
     def _hicra_fields(self) -> list[str]:
-        wanted = ["uid", "responses", "rm_scores"]
+        """The fields HICRA reads besides verl's own read: each field costs the driver about as
+        much as the next, per row (benchmarks/verl_advantage.py), so verl's uids and rewards
+        come from its estimator call instead; the scores are read only when verl's rewards
+        carry a KL penalty."""
+        wanted = ["responses"]
         if "entropies" in self.hicra_credit.needs or self.hicra_settings.hierarchy_metrics:
             wanted.append("entropy")  # absent in bypass mode: TransferQueue skips missing fields
+        if self.config.algorithm.use_kl_in_reward:
+            wanted.append("rm_scores")
         return wanted
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         """verl's advantage step, with the credit applied by the `hicra` estimator inside it.
 
-        One extra TransferQueue read (the responses' ids, scores and entropies) before verl's
-        step; verl's own write stores the credited advantages.
+        One extra TransferQueue read (the responses' ids and entropies) before verl's step;
+        verl's own write stores the credited advantages.
         """
         check_one_output_per_session(batch.keys)
         data = tq.kv_batch_get(
             keys=batch.keys, partition_id=batch.partition_id, select_fields=self._hicra_fields()
         )
-        uids = [str(uid) for uid in data.pop("uid").tolist()]
         padded = data.to_padded_tensor()
         padding = torch.tensor([bool(tag.get("is_padding", False)) for tag in batch.tags])
         done: dict[str, Any] = {}
 
-        def credit(advantages: torch.Tensor, response_mask: torch.Tensor) -> torch.Tensor:
+        def credit(
+            advantages: torch.Tensor,
+            response_mask: torch.Tensor,
+            rewards: torch.Tensor,
+            uids: np.ndarray,
+        ) -> torch.Tensor:
             if advantages.shape != padded["responses"].shape:
                 raise HicraError(
                     f"verl's advantages have shape {tuple(advantages.shape)}, the responses read "
@@ -146,11 +158,14 @@ class HicraTrainerMixin:
                 responses=padded["responses"],
                 response_mask=response_mask,  # verl's, after its rollout correction
                 advantages=advantages,
-                uids=uids,
+                uids=[str(uid) for uid in uids],
                 padding=padding,
                 entropies=padded.get("entropy", None),
             )
             done["step"] = step
+            # a response's score: verl's reward, unless it holds a KL penalty (then read)
+            scores = padded.get("rm_scores", None)
+            done["scores"] = (rewards if scores is None else scores).sum(dim=1)
             done["result"] = assign_step_credit(
                 step,
                 self.hicra_credit,
@@ -169,7 +184,7 @@ class HicraTrainerMixin:
         step, result = done["step"], done["result"]
         if self.hicra_settings.hierarchy_metrics:
             metrics.update(hierarchy_metrics(step, result, self.hicra_settings.fork_quantile))
-        self._hicra_record(batch, step, result.planning_mask, padded["rm_scores"].sum(dim=1))
+        self._hicra_record(batch, step, result.planning_mask, done["scores"])
         return batch
 
     def _hicra_record(
@@ -181,8 +196,10 @@ class HicraTrainerMixin:
         rollouts = []
         per_step = self.hicra_settings.rollouts_per_step
         if self.hicra_run.wants_rollouts(global_step, per_step):
-            chosen = sorted({step.uids[i] for i in range(len(step.uids)) if real[i]})[:per_step]
-            rows = [i for i in range(len(step.uids)) if real[i] and step.uids[i] in chosen]
+            flags = real.tolist()  # one conversion, not a tensor index per row
+            chosen = sorted({uid for uid, keep in zip(step.uids, flags, strict=True) if keep})
+            chosen = chosen[:per_step]
+            rows = [i for i, keep in enumerate(flags) if keep and step.uids[i] in chosen]
             rows.sort(key=lambda i: (chosen.index(step.uids[i]), batch.keys[i]))
             rollouts = rollout_rows(
                 global_step,
