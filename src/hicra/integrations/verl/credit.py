@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,24 @@ from hicra.integrations.verl.settings import VerlHicraSettings
 from hicra.run_folder import Metric
 from hicra.tagging import PlanningTagger
 
+PLANNING_FIELD = "hicra_planning"  # TransferQueue field: a response's planning mask (workers.py)
+GRAMS_FIELD = "hicra_grams"  # TransferQueue field: a response's gram counts {gram: count}
+
+
+def tag_response(
+    tagger: PlanningTagger, ids: Sequence[int], mask: Sequence[int], counting: str
+) -> tuple[torch.Tensor, dict[str, int]]:
+    """One response's planning mask (T,) and gram counts, as the driver tags a step's rows.
+
+    The tagger finds grams within a row only, so a step's masks and summed counts are those of
+    `PlanningTagger.token_mask` on the whole step.
+    """
+    counts: Counter[str] = Counter()
+    planning = tagger.token_mask(
+        [list(ids)], [list(mask)], gram_counts=counts, counting=counting, strict=False
+    )[0]
+    return planning, dict(counts)
+
 
 @dataclass(frozen=True)
 class StepResponses:
@@ -38,14 +57,18 @@ class StepResponses:
     `advantages` are the estimator's (verl's GRPO: a response's advantage on each of its tokens).
     `response_mask` marks the model's own tokens (tool outputs of multi-turn loops are 0).
     `padding` marks rows verl adds to fill a batch (no response tokens, a shared fake uid).
+    `planning` and `gram_counts`, when verl's workers tagged the responses (workers.py), replace
+    the driver's tagging; then `responses` may be None.
     """
 
-    responses: torch.Tensor  # (B, T) token ids
+    responses: torch.Tensor | None  # (B, T) token ids
     response_mask: torch.Tensor  # (B, T)
     advantages: torch.Tensor  # (B, T)
     uids: list[str]  # the prompt each response answers
     padding: torch.Tensor  # (B,) bool
     entropies: torch.Tensor | None = None  # (B, T): the old policy's, when verl computed them
+    planning: torch.Tensor | None = None  # (B, T): tagged in verl's workers
+    gram_counts: list[dict[str, int]] | None = None  # (B,): each row's, tagged in the workers
 
 
 @dataclass(frozen=True)
@@ -116,13 +139,21 @@ def assign_step_credit(
     """
     real = step.response_mask.bool()
     counts: Counter[str] = Counter()
-    planning = tagger.token_mask(
-        step.responses,
-        real,
-        gram_counts=counts,
-        counting=settings.gram_counting,
-        strict=False,
-    )
+    if step.planning is not None:  # tagged in verl's workers: only the credit is left
+        planning = step.planning.bool() & real
+        for row, keep in zip(step.gram_counts or [], (~step.padding).tolist(), strict=False):
+            if keep:  # a padding row carries a copy of a real row's fields
+                counts.update(row)
+    elif step.responses is not None:
+        planning = tagger.token_mask(
+            step.responses,
+            real,
+            gram_counts=counts,
+            counting=settings.gram_counting,
+            strict=False,
+        )
+    else:
+        raise HicraError("the step holds neither the responses nor their planning masks")
     rows = _rows(step, credit, group_size)
     advantages = step.advantages
     if isinstance(rows, slice) or rows.numel():
