@@ -327,14 +327,21 @@ def test_tags_made_per_response_in_the_workers_give_the_drivers_credit(tokenizer
         planning, grams = tag_response(tagger, ids, mask, counting)
         masks.append(torch.nn.functional.pad(planning, (0, step.responses.shape[1] - len(ids))))
         counts.append(grams)
-    assert counts[0] == {"wait": 2, "let me verify": 1}
-    tagged = replace(step, responses=None, planning=torch.stack(masks), gram_counts=counts)
+    names = tagger.grams.grams  # occurrences: gram index + 1 after a leading 0
+    assert sorted(counts[0].tolist()) == sorted(
+        [0, names.index("wait") + 1, names.index("wait") + 1, names.index("let me verify") + 1]
+    )
+    assert counts[2].tolist() == [0]  # no gram: never an empty row
+    occurrences = torch.nn.utils.rnn.pad_sequence(counts, batch_first=True)  # a padded read
+    tagged = replace(
+        step, responses=None, planning=torch.stack(masks), gram_occurrences=occurrences
+    )
     by_workers = assign_step_credit(tagged, CREDITS["hicra"], tagger, settings, 3)
     assert torch.equal(by_workers.planning_mask, by_driver.planning_mask)
     assert not by_workers.planning_mask[1, :2].any() and by_workers.planning_mask[1, 4]
     assert torch.equal(by_workers.advantages, by_driver.advantages)
     assert by_workers.gram_counts == by_driver.gram_counts  # the padding row's copy not counted
-    assert sum(by_workers.gram_counts.values()) == sum(sum(c.values()) for c in counts[:3])
+    assert sum(by_workers.gram_counts.values()) == sum(len(c) - 1 for c in counts[:3]) == 4
     assert hierarchy_metrics(tagged, by_workers, 0.7) == hierarchy_metrics(step, by_driver, 0.7)
 
 

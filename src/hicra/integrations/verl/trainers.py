@@ -169,7 +169,6 @@ class HicraTrainerMixin:
                     f"verl's advantages have shape {tuple(advantages.shape)}, the responses read "
                     f"from TransferQueue {tuple(read.shape)}"
                 )
-            grams = padded.get(GRAMS_FIELD, None)
             step = StepResponses(
                 responses=padded.get("responses", None),
                 response_mask=response_mask,  # verl's, after its rollout correction
@@ -178,7 +177,7 @@ class HicraTrainerMixin:
                 padding=padding,
                 entropies=padded.get("entropy", None),
                 planning=padded.get(PLANNING_FIELD, None),
-                gram_counts=None if grams is None else _rows_of(grams),
+                gram_occurrences=padded.get(GRAMS_FIELD, None),
             )
             done["step"] = step
             # a response's score: verl's reward, unless it holds a KL penalty (then read)
@@ -286,11 +285,6 @@ class HicraTrainerMixin:
         result = super()._compute_metrics(batch, metrics, *args, **kwargs)  # type: ignore[misc]
         metrics.update(self.hicra_run.write_step(int(self.global_steps), metrics))  # type: ignore[attr-defined]
         return result
-
-
-def _rows_of(values: Any) -> list:
-    """A non-tensor field's rows: TensorDict hands a NonTensorStack or its own list type."""
-    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def _pad_to(rows: torch.Tensor, width: int) -> torch.Tensor:
