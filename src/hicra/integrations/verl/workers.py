@@ -3,7 +3,8 @@
 verl's v1 rollout writes each finished response to TransferQueue from an agent-loop worker
 (`AgentLoopWorkerTQ._agent_loop_postprocess`). `HicraAgentLoopManager` starts those workers as
 `HicraAgentLoopWorker`, which after verl's own write adds two fields under the same key:
-`hicra_planning` (the response's per-token planning mask) and `hicra_grams` (its gram counts).
+`hicra_planning` (the response's per-token planning mask) and `hicra_grams` (its counted gram
+occurrences, as gram index + 1: `credit.tag_response`).
 The driver then reads these instead of the token ids and only applies the credit
 (`trainers.HicraTrainerMixin`); a step without them (another manager class) is tagged on the
 driver as before. The HICRA trainers name this manager (`trainers.MANAGER_CLASS`) in
