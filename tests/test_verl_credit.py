@@ -7,6 +7,7 @@ right-padded responses, rows in any order, padding rows, tool tokens outside the
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from hicra.integrations.verl.credit import (
     assign_step_credit,
     hierarchy_metrics,
     sequence_advantages,
+    tag_response,
 )
 from hicra.integrations.verl.settings import SETTING_KEYS, VerlHicraSettings, read_settings
 from hicra.run_folder import Metric
@@ -303,3 +305,49 @@ def test_run_folder_settings_and_path(tmp_path):
     with pytest.raises(HicraError, match="file"):
         check_run_folder(tmp_path / "file")
     assert check_run_folder(tmp_path / "new") == tmp_path / "new"
+
+
+@pytest.mark.parametrize("counting", ["longest", "all"])
+def test_tags_made_per_response_in_the_workers_give_the_drivers_credit(tokenizer, tagger, counting):
+    rows = [
+        ("Wait, let me verify: 3 + 4 = 7. Wait.", 1.5, None),
+        ("Wait: then wait, it is 42.", -0.5, (0, 2)),  # "Wait:" is a tool output here
+        ("So the answer is 42.", -0.5, None),
+        ("Wait, let me verify: 3 + 4 = 7. Wait.", 0.0, None),  # verl's padding: a row's copy
+    ]
+    step = _step(tokenizer, rows, ["p", "p", "p", "pad"], padding=[False, False, False, True])
+    settings = VerlHicraSettings(gram_counting=counting)
+    by_driver = assign_step_credit(step, CREDITS["hicra"], tagger, settings, 3)
+    masks, counts = [], []
+    for text, _, tool in rows:  # as the worker sees each response: unpadded
+        ids = tokenizer.encode(text)
+        mask = [1] * len(ids)
+        if tool is not None:
+            mask[tool[0] : tool[1]] = [0] * (tool[1] - tool[0])
+        planning, grams = tag_response(tagger, ids, mask, counting)
+        masks.append(torch.nn.functional.pad(planning, (0, step.responses.shape[1] - len(ids))))
+        counts.append(grams)
+    names = tagger.grams.grams  # occurrences: gram index + 1 after a leading 0
+    assert sorted(counts[0].tolist()) == sorted(
+        [0, names.index("wait") + 1, names.index("wait") + 1, names.index("let me verify") + 1]
+    )
+    assert counts[2].tolist() == [0]  # no gram: never an empty row
+    occurrences = torch.nn.utils.rnn.pad_sequence(counts, batch_first=True)  # a padded read
+    tagged = replace(
+        step, responses=None, planning=torch.stack(masks), gram_occurrences=occurrences
+    )
+    by_workers = assign_step_credit(tagged, CREDITS["hicra"], tagger, settings, 3)
+    assert torch.equal(by_workers.planning_mask, by_driver.planning_mask)
+    assert not by_workers.planning_mask[1, :2].any() and by_workers.planning_mask[1, 4]
+    assert torch.equal(by_workers.advantages, by_driver.advantages)
+    assert by_workers.gram_counts == by_driver.gram_counts  # the padding row's copy not counted
+    assert sum(by_workers.gram_counts.values()) == sum(len(c) - 1 for c in counts[:3]) == 4
+    assert hierarchy_metrics(tagged, by_workers, 0.7) == hierarchy_metrics(step, by_driver, 0.7)
+
+
+def test_a_step_with_neither_ids_nor_tags_is_refused(tokenizer, tagger):
+    step = _step(tokenizer, [("Wait.", 1.0, None)], ["p"])
+    with pytest.raises(HicraError, match="neither the responses nor their planning masks"):
+        assign_step_credit(
+            replace(step, responses=None), CREDITS["hicra"], tagger, VerlHicraSettings(), 1
+        )

@@ -26,8 +26,9 @@ if os.environ.get("HICRA_REQUIRE_VERL") != "1":
 
 import transfer_queue as tq
 from tensordict import TensorDict
-from verl.trainer.ppo.v1 import get_trainer_cls
+from verl.trainer.ppo.v1 import AgentLoopManagerTQ, get_trainer_cls
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
+from verl.utils.import_utils import load_class_from_fqn
 
 from hicra.advantages import CREDITS, CreditBatch, grpo_advantages
 from hicra.errors import HicraError
@@ -39,10 +40,12 @@ from hicra.testing.tiny import build_tiny_model
 from tests.verl_fixtures import (
     GROUP,
     build_trainer,
+    build_worker,
     compose,
     local_transfer_queue,
     put_entropies,
     put_rollouts,
+    put_rollouts_by_worker,
     read_rows,
     sample,
 )
@@ -155,7 +158,7 @@ def test_entry_point_registers_the_estimator_and_trainers_without_trl():
         import sys
         import verl  # loads every verl.plugins entry point
         from verl.trainer.ppo.core_algos import get_adv_estimator_fn
-        from verl.trainer.ppo.v1 import get_trainer_cls
+        from verl.trainer.ppo.v1 import AgentLoopManagerTQ, get_trainer_cls
         print(get_adv_estimator_fn("hicra").__module__)
         for mode in ("hicra_sync", "hicra_colocate_async", "hicra_separate_async"):
             cls = get_trainer_cls(mode)
@@ -181,7 +184,7 @@ def test_without_the_entry_point_the_names_are_unknown():
     run = _python(
         """
         import verl
-        from verl.trainer.ppo.v1 import get_trainer_cls
+        from verl.trainer.ppo.v1 import AgentLoopManagerTQ, get_trainer_cls
         get_trainer_cls("hicra_sync")
         """,
         VERL_USE_EXTERNAL_PLUGINS="none",
@@ -354,17 +357,103 @@ def test_hierarchy_metrics_reach_verls_metrics(model_dir, transfer_queue):
     assert "actor/entropy" not in metrics  # verl's own keys untouched; ours added beside them
 
 
+OWN_MANAGER = "+actor_rollout_ref.rollout.agent.agent_loop_manager_class=my.Manager"
+
+
 @pytest.mark.parametrize(
     ("overrides", "fields"),
     [
-        ((), ["responses", "entropy"]),
-        (("+algorithm.hierarchy_metrics=false",), ["responses"]),
-        (("algorithm.use_kl_in_reward=true",), ["responses", "entropy", "rm_scores"]),
+        ((), ["hicra_planning", "hicra_grams", "entropy"]),
+        (("+algorithm.hierarchy_metrics=false",), ["hicra_planning"]),
+        (
+            ("algorithm.use_kl_in_reward=true",),
+            ["hicra_planning", "hicra_grams", "entropy", "rm_scores"],
+        ),
+        ((OWN_MANAGER,), ["responses", "entropy"]),
+        ((OWN_MANAGER, "+algorithm.hierarchy_metrics=false"), ["responses"]),
+        ((OWN_MANAGER, "algorithm.use_kl_in_reward=true"), ["responses", "entropy", "rm_scores"]),
     ],
 )
 def test_the_extra_read_skips_what_verls_estimator_call_holds(model_dir, overrides, fields):
-    # uids and rewards reach the credit through verl's own read; a field read costs per row
+    # uids and rewards reach the credit through verl's own read; a field read costs per row;
+    # the workers' tags replace the token ids unless the user runs another agent-loop manager
     assert build_trainer(model_dir, *overrides)._hicra_fields() == fields
+
+
+def test_the_hicra_trainer_runs_hicras_agent_loop_manager_unless_one_is_named(model_dir):
+    config = build_trainer(model_dir).config
+    manager = config.actor_rollout_ref.rollout.agent.agent_loop_manager_class
+    assert manager == "hicra.integrations.verl.workers.HicraAgentLoopManager"
+    # verl's main_ppo loads the class by this name; it starts HICRA's workers
+    cls = load_class_from_fqn(manager, "AgentLoopManager")
+    assert issubclass(cls, AgentLoopManagerTQ)
+    assert build_trainer(model_dir, OWN_MANAGER).config.actor_rollout_ref.rollout.agent[
+        "agent_loop_manager_class"
+    ] == ("my.Manager")
+
+
+def test_workers_tag_the_responses_and_the_driver_only_applies_the_credit(
+    model_dir, transfer_queue
+):
+    # the same step twice: written as verl's worker writes it and tagged on the driver, then
+    # through HICRA's worker (verl's own _agent_loop_postprocess, then the tags)
+    driver = build_trainer(model_dir)
+    batch = sample(driver, put_rollouts(driver.tokenizer, ROLLOUTS), prompts=len(ROLLOUTS))
+    entropies = put_entropies(batch)
+    by_driver: dict = {}
+    batch = driver._compute_advantage(batch, by_driver)
+    driver_advantages = read_rows(batch, "advantages")
+
+    trainer = build_trainer(model_dir)
+    worker = build_worker(trainer)
+    tagged = sample(trainer, put_rollouts_by_worker(worker, ROLLOUTS), prompts=len(ROLLOUTS))
+    assert sorted(tagged.keys) == sorted(batch.keys)
+    tq.kv_batch_put(  # the same entropies, by key
+        keys=tagged.keys,
+        partition_id=tagged.partition_id,
+        fields=TensorDict(
+            {
+                "entropy": torch.nested.as_nested_tensor(
+                    [entropies[key] for key in tagged.keys], layout=torch.jagged
+                )
+            },
+            batch_size=len(tagged),
+        ),
+    )
+    expected = expected_by_registry(trainer.tokenizer, "hicra", 0.2)
+    masks = read_rows(tagged, "hicra_planning")
+    for key, planning in expected.planning.items():
+        assert torch.equal(masks[key], planning), key  # the driver's own tagging
+    assert any(mask.any() for mask in masks.values())
+    counts = tq.kv_batch_get(
+        keys=tagged.keys, partition_id=tagged.partition_id, select_fields=["hicra_grams"]
+    )["hicra_grams"]
+    occurrences = sum(len(row) - 1 for row in counts.unbind())  # each row: 0, then gram ids + 1
+    assert occurrences == by_driver[Metric.GRAM_OCCURRENCES] > 0
+
+    reads: list[list[str]] = []
+    real_get = tq.kv_batch_get
+
+    def spy(*args, **kwargs):
+        reads.append(kwargs["select_fields"])
+        return real_get(*args, **kwargs)
+
+    metrics: dict = {}
+    tq.kv_batch_get = spy
+    try:
+        tagged = trainer._compute_advantage(tagged, metrics)
+    finally:
+        tq.kv_batch_get = real_get
+    assert reads[0] == ["hicra_planning", "hicra_grams", "entropy"]  # not the token ids
+    got = read_rows(tagged, "advantages")
+    for key, row in expected.advantages.items():
+        assert torch.equal(got[key], row), key
+        assert torch.equal(got[key], driver_advantages[key]), key
+    for key, value in by_driver.items():
+        if key.startswith("hicra/"):
+            assert metrics[key] == pytest.approx(value, nan_ok=True), key
+    record = trainer.hicra_run.pending[1]
+    assert (record.correct, record.scored) == (3, 8)
 
 
 def _put_log_probs(batch, old: float, ref: float) -> None:

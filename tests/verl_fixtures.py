@@ -5,6 +5,7 @@ benchmarks/verl_advantage.py; needs the verl environment (`make setup-verl`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections.abc import Iterator
@@ -113,6 +114,80 @@ def put_rollouts(tokenizer, rollouts: Rollouts, *, sessions_per_output: int = 1)
                     ],
                 )
     return partition
+
+
+def build_worker(trainer):
+    """HICRA's agent-loop worker as verl's manager builds it, in this process (no LLM server:
+    the test hands it finished outputs, as the agent loop does once the LLM has answered)."""
+    from omegaconf import open_dict
+
+    from hicra.integrations.verl.workers import TaggingAgentLoopWorker
+
+    config = trainer.config.copy()
+    with open_dict(config):  # a run names its LLM engine; no engine starts here
+        config.actor_rollout_ref.rollout.name = "vllm"
+    return TaggingAgentLoopWorker(config, None)
+
+
+def put_rollouts_by_worker(worker, rollouts: Rollouts) -> str:
+    """Write a step through the worker's real `_agent_loop_postprocess` (verl's write, then the
+    tags); the partition, "train", is what verl's worker writes to; its name."""
+    partition = "train"
+    tokenizer = worker.tokenizer
+    prompt_ids = tokenizer.encode(PROMPT)
+
+    async def run() -> None:
+        for uid, sessions in rollouts.items():
+            await tq.async_kv_put(key=uid, partition_id=partition, tag={"status": "running"})
+            for session_id, (text, reward, tool) in enumerate(sessions):
+                response_ids = tokenizer.encode(text)
+                mask = [1] * len(response_ids)
+                if tool is not None:
+                    mask[tool[0] : tool[1]] = [0] * (tool[1] - tool[0])
+                output = AgentLoopOutput(
+                    prompt_ids=prompt_ids,
+                    response_ids=response_ids,
+                    response_mask=mask,
+                    reward_score=reward,
+                    num_turns=2,
+                    metrics=AgentLoopMetrics(),
+                    extra_fields={"min_global_steps": 1, "max_global_steps": 1},
+                )
+                await worker._agent_loop_postprocess(
+                    output, False, uid=uid, session_id=session_id, global_steps=1
+                )
+            await tq.async_kv_put(
+                key=uid,
+                partition_id=partition,
+                tag={
+                    "is_prompt": True,
+                    "status": "finished",
+                    "global_steps": 1,
+                    "n": len(sessions),
+                },
+            )
+
+    asyncio.run(run())
+    return partition
+
+
+def put_worker_tags(tagger, batch, counting: str = "longest") -> None:
+    """Add to a written step the fields HICRA's worker adds (`workers.TaggingAgentLoopWorker`),
+    tagged the same way (`credit.tag_response`), for steps written with `put_rollouts`."""
+    from hicra.integrations.verl.credit import GRAMS_FIELD, PLANNING_FIELD, tag_response
+
+    data = tq.kv_batch_get(
+        keys=batch.keys,
+        partition_id=batch.partition_id,
+        select_fields=["responses", "response_mask"],
+    )
+    rows = []
+    for ids, mask in zip(data["responses"].unbind(), data["response_mask"].unbind(), strict=True):
+        planning, counts = tag_response(tagger, ids.tolist(), mask.tolist(), counting)
+        rows.append({PLANNING_FIELD: planning, GRAMS_FIELD: counts})
+    tq.kv_batch_put(
+        keys=batch.keys, partition_id=batch.partition_id, fields=list_of_dict_to_tensordict(rows)
+    )
 
 
 def sample(trainer, partition: str, prompts: int):

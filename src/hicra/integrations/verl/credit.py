@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,39 @@ from hicra.integrations.verl.settings import VerlHicraSettings
 from hicra.run_folder import Metric
 from hicra.tagging import PlanningTagger
 
+PLANNING_FIELD = "hicra_planning"  # TransferQueue field: a response's planning mask (workers.py)
+# TransferQueue field: a response's counted gram occurrences, each as its gram's index + 1, after
+# a leading 0 (a row is never empty; 0 is also the padding value of a padded read). A tensor
+# field: TransferQueue reads a non-tensor one (a dict a row) at about twice the cost per row.
+GRAMS_FIELD = "hicra_grams"
+
+
+def tag_response(
+    tagger: PlanningTagger, ids: Sequence[int], mask: Sequence[int], counting: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One response's planning mask (T,) and gram occurrences (`GRAMS_FIELD`), as the driver tags
+    a step's rows: the tagger finds grams within a row only, so a step's masks and summed counts
+    are those of `PlanningTagger.token_mask` on the whole step."""
+    counts: Counter[str] = Counter()
+    planning = tagger.token_mask(
+        [list(ids)], [list(mask)], gram_counts=counts, counting=counting, strict=False
+    )[0]
+    names = tagger.grams.grams
+    occurrences = [0]
+    for name, times in counts.items():
+        occurrences += [names.index(name) + 1] * times
+    return planning, torch.tensor(occurrences, dtype=torch.int32)
+
+
+def count_occurrences(
+    occurrences: torch.Tensor, padding: torch.Tensor, names: Sequence[str]
+) -> Counter[str]:
+    """The step's gram counts from the workers' (B, K) occurrences (`GRAMS_FIELD`), padding rows
+    (verl's, which carry a copy of a real row's fields) left out."""
+    kept = occurrences[~padding].flatten().long()
+    totals = torch.bincount(kept, minlength=len(names) + 1)[1:]
+    return Counter({names[i]: int(totals[i]) for i in totals.nonzero().flatten().tolist()})
+
 
 @dataclass(frozen=True)
 class StepResponses:
@@ -38,14 +72,18 @@ class StepResponses:
     `advantages` are the estimator's (verl's GRPO: a response's advantage on each of its tokens).
     `response_mask` marks the model's own tokens (tool outputs of multi-turn loops are 0).
     `padding` marks rows verl adds to fill a batch (no response tokens, a shared fake uid).
+    `planning` and `gram_occurrences`, when verl's workers tagged the responses (workers.py), replace
+    the driver's tagging; then `responses` may be None.
     """
 
-    responses: torch.Tensor  # (B, T) token ids
+    responses: torch.Tensor | None  # (B, T) token ids
     response_mask: torch.Tensor  # (B, T)
     advantages: torch.Tensor  # (B, T)
     uids: list[str]  # the prompt each response answers
     padding: torch.Tensor  # (B,) bool
     entropies: torch.Tensor | None = None  # (B, T): the old policy's, when verl computed them
+    planning: torch.Tensor | None = None  # (B, T): tagged in verl's workers
+    gram_occurrences: torch.Tensor | None = None  # (B, K): `GRAMS_FIELD`, from the workers
 
 
 @dataclass(frozen=True)
@@ -116,13 +154,20 @@ def assign_step_credit(
     """
     real = step.response_mask.bool()
     counts: Counter[str] = Counter()
-    planning = tagger.token_mask(
-        step.responses,
-        real,
-        gram_counts=counts,
-        counting=settings.gram_counting,
-        strict=False,
-    )
+    if step.planning is not None:  # tagged in verl's workers: only the credit is left
+        planning = step.planning.bool() & real
+        if step.gram_occurrences is not None:
+            counts = count_occurrences(step.gram_occurrences, step.padding, tagger.grams.grams)
+    elif step.responses is not None:
+        planning = tagger.token_mask(
+            step.responses,
+            real,
+            gram_counts=counts,
+            counting=settings.gram_counting,
+            strict=False,
+        )
+    else:
+        raise HicraError("the step holds neither the responses nor their planning masks")
     rows = _rows(step, credit, group_size)
     advantages = step.advantages
     if isinstance(rows, slice) or rows.numel():

@@ -33,6 +33,8 @@ from hicra.advantages import get_credit
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.integrations.verl.credit import (
+    GRAMS_FIELD,
+    PLANNING_FIELD,
     StepResponses,
     assign_step_credit,
     hierarchy_metrics,
@@ -50,6 +52,8 @@ from hicra.integrations.verl.settings import ESTIMATOR, VerlHicraSettings, read_
 from hicra.tagging import PlanningTagger
 
 logger = logging.getLogger(__name__)
+# the agent-loop manager whose workers tag the responses (workers.py; a name: verl loads it)
+MANAGER_CLASS = "hicra.integrations.verl.workers.HicraAgentLoopManager"
 
 
 def settings_from_config(config: DictConfig) -> VerlHicraSettings:
@@ -101,8 +105,11 @@ class HicraTrainerMixin:
             self.hicra_settings, config, self.hicra_grams.name, len(self.hicra_grams)
         )
         self.hicra_run = VerlRunLog(folder, record)  # checked now, written from the first step
+        agent = config.actor_rollout_ref.rollout.get("agent", {})
         with open_dict(config):
             config.trainer.v1.trainer_mode = self.base_mode
+            if not agent.get("agent_loop_manager_class"):  # tag in verl's workers (workers.py)
+                config.actor_rollout_ref.rollout.agent.agent_loop_manager_class = MANAGER_CLASS
         super().__init__(config)  # type: ignore[call-arg]
         logger.info(
             "HICRA on verl (%s as verl's %s): %s, %d strategic grams (%s)",
@@ -117,12 +124,22 @@ class HicraTrainerMixin:
         super()._init_tokenizer()  # type: ignore[misc]
         self.hicra_tagger = PlanningTagger(self.hicra_grams, self.tokenizer)
 
-    def _hicra_fields(self) -> list[str]:
+    def _hicra_fields(self, tagged: bool = True) -> list[str]:
         """The fields HICRA reads besides verl's own read: each field costs the driver about as
         much as the next, per row (benchmarks/verl_advantage.py), so verl's uids and rewards
         come from its estimator call instead; the scores are read only when verl's rewards
-        carry a KL penalty."""
-        wanted = ["responses"]
+        carry a KL penalty. `tagged`: the workers' planning masks (and gram counts, for the
+        metrics) instead of the token ids, when `HicraAgentLoopManager` runs the rollout."""
+        if (
+            tagged
+            and self.config.actor_rollout_ref.rollout.agent.get("agent_loop_manager_class")
+            == MANAGER_CLASS
+        ):
+            wanted = [PLANNING_FIELD]
+            if self.hicra_settings.hierarchy_metrics:
+                wanted.append(GRAMS_FIELD)
+        else:
+            wanted = ["responses"]
         if "entropies" in self.hicra_credit.needs or self.hicra_settings.hierarchy_metrics:
             wanted.append("entropy")  # absent in bypass mode: TransferQueue skips missing fields
         if self.config.algorithm.use_kl_in_reward:
@@ -136,10 +153,7 @@ class HicraTrainerMixin:
         verl's own write stores the credited advantages.
         """
         check_one_output_per_session(batch.keys)
-        data = tq.kv_batch_get(
-            keys=batch.keys, partition_id=batch.partition_id, select_fields=self._hicra_fields()
-        )
-        padded = data.to_padded_tensor()
+        padded = self._hicra_read(batch)
         padding = torch.tensor([bool(tag.get("is_padding", False)) for tag in batch.tags])
         done: dict[str, Any] = {}
 
@@ -149,18 +163,21 @@ class HicraTrainerMixin:
             rewards: torch.Tensor,
             uids: np.ndarray,
         ) -> torch.Tensor:
-            if advantages.shape != padded["responses"].shape:
+            read = padded.get(PLANNING_FIELD, padded.get("responses", None))
+            if advantages.shape != read.shape:
                 raise HicraError(
                     f"verl's advantages have shape {tuple(advantages.shape)}, the responses read "
-                    f"from TransferQueue {tuple(padded['responses'].shape)}"
+                    f"from TransferQueue {tuple(read.shape)}"
                 )
             step = StepResponses(
-                responses=padded["responses"],
+                responses=padded.get("responses", None),
                 response_mask=response_mask,  # verl's, after its rollout correction
                 advantages=advantages,
                 uids=[str(uid) for uid in uids],
                 padding=padding,
                 entropies=padded.get("entropy", None),
+                planning=padded.get(PLANNING_FIELD, None),
+                gram_occurrences=padded.get(GRAMS_FIELD, None),
             )
             done["step"] = step
             # a response's score: verl's reward, unless it holds a KL penalty (then read)
@@ -186,6 +203,25 @@ class HicraTrainerMixin:
             metrics.update(hierarchy_metrics(step, result, self.hicra_settings.fork_quantile))
         self._hicra_record(batch, step, result.planning_mask, done["scores"])
         return batch
+
+    def _hicra_read(self, batch: KVBatchMeta) -> Any:
+        """The step's fields HICRA reads, padded; the token ids when the workers' tags are
+        absent (TransferQueue skips a missing field), so the driver tags them itself."""
+        fields = self._hicra_fields()
+
+        def read(select: list[str]) -> Any:
+            data = tq.kv_batch_get(
+                keys=batch.keys, partition_id=batch.partition_id, select_fields=select
+            )
+            return data.to_padded_tensor()
+
+        padded = read(fields)
+        if PLANNING_FIELD in fields and PLANNING_FIELD not in padded.keys():  # noqa: SIM118 (a TensorDict)
+            logger.warning(
+                "the step's responses carry no %s; tagging on the driver", PLANNING_FIELD
+            )
+            padded = read(self._hicra_fields(tagged=False))
+        return padded
 
     def _hicra_record(
         self, batch: KVBatchMeta, step: StepResponses, planning: torch.Tensor, scores: torch.Tensor
@@ -221,7 +257,7 @@ class HicraTrainerMixin:
         data = tq.kv_batch_get(
             keys=[batch.keys[i] for i in rows],
             partition_id=batch.partition_id,
-            select_fields=["prompts", "reward_model"],
+            select_fields=["prompts", "reward_model", "responses"],
         )
         prompts = [
             self.tokenizer.decode(ids, skip_special_tokens=True) for ids in data["prompts"].unbind()
@@ -237,7 +273,7 @@ class HicraTrainerMixin:
             groups=[chosen.index(step.uids[i]) for i in rows],
             prompts=prompts,
             answers=answers,
-            responses=step.responses[index],
+            responses=_pad_to(data.to_padded_tensor()["responses"], step.response_mask.shape[1]),
             response_mask=step.response_mask[index],
             scores=scores[index],
             advantages=sequence_advantages(step.advantages[index], step.response_mask[index]),
@@ -249,6 +285,11 @@ class HicraTrainerMixin:
         result = super()._compute_metrics(batch, metrics, *args, **kwargs)  # type: ignore[misc]
         metrics.update(self.hicra_run.write_step(int(self.global_steps), metrics))  # type: ignore[attr-defined]
         return result
+
+
+def _pad_to(rows: torch.Tensor, width: int) -> torch.Tensor:
+    """(k, t) right-padded with zeros to (k, width): a few rows read on their own are narrower."""
+    return torch.nn.functional.pad(rows, (0, width - rows.shape[1]))
 
 
 @register_trainer("hicra_sync")
