@@ -217,7 +217,7 @@ def test_page_renders_offline_with_plots_and_tables(page, report):
     )
     assert images == [
         ["plot-dynamics", True, 1100, 800],
-        ["plot-hierarchy", True, 1100, 800],
+        ["plot-hierarchy", True, 1650, 800],  # 2 x 3 panels: Miller-Madow and gram counts
     ]
     rows = page.js(
         "Array.from(document.querySelectorAll('#summary-table tr')).map(r => r.innerText)"
