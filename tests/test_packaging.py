@@ -35,6 +35,7 @@ NEEDS_VERL = {
     "hicra.integrations.verl.estimator",
     "hicra.integrations.verl.plugin",
     "hicra.integrations.verl.trainers",
+    "hicra.integrations.verl.workers",
 }
 
 
