@@ -218,16 +218,9 @@ def main() -> None:
     )
     compute = best_of(2, lambda: hicra_compute(big, tagger, args.n))
     tagging = best_of(2, lambda: tagger.token_mask(big.responses, big.response_mask.bool()))
-    # the same step with the workers' tags: every row is the same trace, so one row's counts
-    _, counts = tag_response(
-        tagger, big.responses[0].tolist(), big.response_mask[0].tolist(), "longest"
-    )
-    tagged = replace(
-        big,
-        responses=None,
-        planning=tagger.token_mask(big.responses, big.response_mask.bool()),
-        gram_occurrences=counts.repeat(big_rows, 1),
-    )
+    # the same step with the workers' tags: every row is the same trace, so one row's tags
+    row = tag_response(tagger, big.responses[0].tolist(), big.response_mask[0].tolist(), "longest")
+    tagged = replace(big, responses=None, worker_tags=row.repeat(big_rows, 1))
     credit_only = best_of(2, lambda: hicra_compute(tagged, tagger, args.n))
     print(
         f"simulated step: {args.big_prompts} prompts x {args.n} responses x "

@@ -316,3 +316,46 @@ def test_power_note_refuses_a_spread_of_zero(tmp_path):
     table = (tmp_path / "exp" / "results.md").read_text()
     # the one count that can be given: the seeds a sign-flip test needs to reach alpha at all
     assert "| placebo | grpo | 3 | seeds | 0.0000 | >= 6 | >= 6 | >= 6 | >= 6 |" in table
+
+
+def test_paired_seeds_that_never_diverged_are_named(tmp_path):
+    # a graded positive control at one group a step: in seed 1 the inverted group carried no
+    # signal, so the arm sampled exactly grpo's completions; in seed 2 it did not
+    arms = {"grpo": {"credit": "grpo"}, "corrupt-25": {"credit": "grpo", "reward_corruption": 0.25}}
+    write_experiment(tmp_path, arms, [1, 2, 3])
+    logged = [{"step": 1, "completion": "Let me compute: 3"}, {"step": 2, "completion": "5"}]
+    for seed in (1, 2, 3):
+        grpo = write_run(tmp_path, "grpo", seed, accuracy(0.5), heldout=0.6)
+        dose = {"hicra/inverted_groups": [1] * 10, "hicra/inverted_groups_with_signal": [0] * 10}
+        if seed == 2:
+            dose["hicra/inverted_groups_with_signal"] = [0] * 9 + [1]
+        columns = {**accuracy(0.4), **(dose if seed < 3 else {})}
+        arm = write_run(
+            tmp_path,
+            "corrupt-25",
+            seed,
+            columns,
+            heldout=0.5,
+            reward_corruption=0.25,
+            credit="grpo",
+        )
+        if seed == 3:
+            continue  # no rollouts.jsonl: nothing can be said
+        write_jsonl(grpo / "rollouts.jsonl", logged)
+        theirs = logged if seed == 1 else [logged[0], {"step": 2, "completion": "6"}]
+        write_jsonl(arm / "rollouts.jsonl", [{**row, "reward": 0.0} for row in theirs])
+    notes = analyze(load_experiment(tmp_path))["notes"]
+    assert (
+        "corrupt-25 (reward_corruption 0.25): inverted groups that carried a learning signal, "
+        "seed 1: 0 of 10; seed 2: 1 of 10; seed 3: not logged" in "\n".join(notes)
+    )
+    found = [n for n in notes if "never altered a sampled token" in n]
+    assert found == [
+        "corrupt-25 vs grpo: seed 1 logged exactly grpo's rollouts (every completion in "
+        "rollouts.jsonl, 1 of 3 paired seeds): the arm's change never altered a sampled token "
+        "there, so its difference is 0 by construction, not a measured null"
+    ]
+    # a longer log is no match, even when its first lines are
+    write_jsonl(tmp_path / "corrupt-25" / "seed-1" / "rollouts.jsonl", [*logged, logged[1]])
+    notes = analyze(load_experiment(tmp_path))["notes"]
+    assert not [n for n in notes if "never altered a sampled token" in n]

@@ -11,8 +11,9 @@ import yaml
 from hicra.cli import main
 from hicra.jsonl import read_jsonl
 from hicra.run_folder import Metric
+from hicra.train.generation_metrics import corruption_dose
 from hicra.train.outcome import PlanningWatch, outcome_metrics
-from hicra.train.rewards import AccuracyReward
+from hicra.train.rewards import AccuracyReward, CorruptedAccuracy
 from tests.test_train_cli import tiny_args, write_jsonl
 
 
@@ -32,6 +33,15 @@ def test_hierarchy_metrics_off_still_logs_accuracy_and_planning(tiny_model_dir, 
         assert Metric.EXECUTION_ENTROPY not in row and Metric.SEMANTIC_ENTROPY not in row
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["reward_corruption"] == 0.5 and config["hierarchy_metrics"] is False
+    # the dose each step received: the schedule's inverted groups, and those with a signal
+    size = config["num_generations"]
+    schedule = CorruptedAccuracy(fraction=0.5, seed=config["seed"], group_size=size)
+    per_step = 8 // size
+    for step, row in enumerate(rows):
+        groups = range(step * per_step, (step + 1) * per_step)
+        assert row[Metric.INVERTED_GROUPS] == sum(schedule.inverted(k) for k in groups)
+        assert 0 <= row[Metric.INVERTED_WITH_SIGNAL] <= row[Metric.INVERTED_GROUPS]
+    assert sum(row[Metric.INVERTED_GROUPS] for row in rows) == 2 * per_step // 2
     # the tiny random model says no strategic gram: hicra acted as GRPO, and the log says so
     assert rows[0][Metric.PLANNING_RATIO] == 0  # 8 random tokens hold none of the paper's grams
     err = capsys.readouterr().err
@@ -71,3 +81,13 @@ def test_the_planning_watch_warns_at_1_10_100_empty_batches(capsys):
     quiet = PlanningWatch("grpo", "paper", is_main=True)  # grpo does not use planning tokens
     quiet.see(0, empty, real, fake_reduce)
     assert capsys.readouterr().err == ""
+
+
+def test_corruption_dose_by_hand():
+    # three groups of 3 (real score, inverted): group 0 inverted with mixed scores (a signal),
+    # group 1 inverted but all wrong (inverting it changes no advantage), group 2 not inverted
+    rows = [(1.0, True), (0.0, True), (1.0, True)]
+    rows += [(0.0, True), (0.0, True), (0.0, True)]
+    rows += [(1.0, False), (0.0, False), (0.0, False)]
+    assert corruption_dose(rows, 3) == (2, 1)
+    assert corruption_dose(rows[6:], 3) == (0, 0)

@@ -47,6 +47,7 @@ def test_an_inverted_group_gets_one_minus_its_reward_and_accuracy_stays_real():
     for i, score in enumerate(real):
         expected.append(1.0 - score if reward.inverted(i // 2) else score)
     assert out == expected and out != real  # exactly one of the two groups inverted
+    assert reward.last_inverted == [reward.inverted(i // 2) for i in range(4)]  # for the dose
     # step 3: groups 6 and 7 of the run
     out = scores_of(reward, 3, correct)
     assert out == [1.0 - s if reward.inverted(6 + i // 2) else s for i, s in enumerate(real)]

@@ -20,8 +20,10 @@ from hicra.integrations.verl.credit import (
     StepResponses,
     assign_step_credit,
     hierarchy_metrics,
+    read_worker_tags,
     sequence_advantages,
     tag_response,
+    tags_dtype,
 )
 from hicra.integrations.verl.settings import SETTING_KEYS, VerlHicraSettings, read_settings
 from hicra.run_folder import Metric
@@ -318,31 +320,55 @@ def test_tags_made_per_response_in_the_workers_give_the_drivers_credit(tokenizer
     step = _step(tokenizer, rows, ["p", "p", "p", "pad"], padding=[False, False, False, True])
     settings = VerlHicraSettings(gram_counting=counting)
     by_driver = assign_step_credit(step, CREDITS["hicra"], tagger, settings, 3)
-    masks, counts = [], []
+    tags = []
     for text, _, tool in rows:  # as the worker sees each response: unpadded
         ids = tokenizer.encode(text)
         mask = [1] * len(ids)
         if tool is not None:
             mask[tool[0] : tool[1]] = [0] * (tool[1] - tool[0])
-        planning, grams = tag_response(tagger, ids, mask, counting)
-        masks.append(torch.nn.functional.pad(planning, (0, step.responses.shape[1] - len(ids))))
-        counts.append(grams)
-    names = tagger.grams.grams  # occurrences: gram index + 1 after a leading 0
-    assert sorted(counts[0].tolist()) == sorted(
-        [0, names.index("wait") + 1, names.index("wait") + 1, names.index("let me verify") + 1]
+        tags.append(tag_response(tagger, ids, mask, counting))
+    names = tagger.grams.grams  # the mask's len(ids) values, then each occurrence's gram index + 2
+    first = tags[0][len(tokenizer.encode(rows[0][0])) :]
+    assert sorted(first.tolist()) == sorted(
+        [names.index("wait") + 2, names.index("wait") + 2, names.index("let me verify") + 2]
     )
-    assert counts[2].tolist() == [0]  # no gram: never an empty row
-    occurrences = torch.nn.utils.rnn.pad_sequence(counts, batch_first=True)  # a padded read
-    tagged = replace(
-        step, responses=None, planning=torch.stack(masks), gram_occurrences=occurrences
-    )
+    assert tags[0].dtype == torch.uint8  # the paper's 249 grams: a byte a token
+    assert len(tags[2]) == len(tokenizer.encode(rows[2][0]))  # no gram: the mask alone
+    padded = torch.nn.utils.rnn.pad_sequence(tags, batch_first=True)  # a padded read
+    assert padded.shape[1] > step.responses.shape[1]  # rows hold more than the tokens
+    tagged = replace(step, responses=None, worker_tags=padded)
     by_workers = assign_step_credit(tagged, CREDITS["hicra"], tagger, settings, 3)
     assert torch.equal(by_workers.planning_mask, by_driver.planning_mask)
     assert not by_workers.planning_mask[1, :2].any() and by_workers.planning_mask[1, 4]
     assert torch.equal(by_workers.advantages, by_driver.advantages)
     assert by_workers.gram_counts == by_driver.gram_counts  # the padding row's copy not counted
-    assert sum(by_workers.gram_counts.values()) == sum(len(c) - 1 for c in counts[:3]) == 4
+    assert sum(by_workers.gram_counts.values()) == 4  # 3 in the first row, 1 in the second
     assert hierarchy_metrics(tagged, by_workers, 0.7) == hierarchy_metrics(step, by_driver, 0.7)
+
+
+def test_worker_tags_hand_computed():
+    # two responses of 3 and 2 tokens; tags: mask then gram index + 2; row 2 is verl's padding
+    tags = torch.tensor(
+        [[0, 1, 1, 2, 4], [1, 0, 3, 0, 0], [0, 1, 1, 2, 4]], dtype=torch.uint8
+    )  # a padded read
+    real = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0]]).bool()
+    padding = torch.tensor([False, False, True])
+    planning, counts = read_worker_tags(tags, real, padding, ["a", "b", "c"])
+    assert planning.shape == (3, 6)  # verl's responses padded wider than the tags
+    assert planning[:2].tolist() == [
+        [False, True, True, False, False, False],  # the occurrence 2 at position 3 is no mask
+        [True, False, False, False, False, False],
+    ]
+    assert counts == {"a": 1, "c": 1, "b": 1}  # a (2) and c (4) in row 0, b (3) in row 1
+    narrow = read_worker_tags(tags[:, :2], real[:, :2], padding, ["a", "b", "c"])
+    assert narrow[0].tolist() == [[False, True], [True, False], [False, True]]
+    assert tags_dtype(249) == torch.uint8 and tags_dtype(254) == torch.uint8
+    assert tags_dtype(255) == torch.int16 and tags_dtype(40_000) == torch.int32
+
+
+def test_an_empty_response_is_tagged_as_one_zero(tagger):
+    row = tag_response(tagger, [], [], "longest")
+    assert row.tolist() == [0] and row.dtype == torch.uint8
 
 
 def test_a_step_with_neither_ids_nor_tags_is_refused(tokenizer, tagger):

@@ -174,7 +174,7 @@ def put_rollouts_by_worker(worker, rollouts: Rollouts) -> str:
 def put_worker_tags(tagger, batch, counting: str = "longest") -> None:
     """Add to a written step the fields HICRA's worker adds (`workers.TaggingAgentLoopWorker`),
     tagged the same way (`credit.tag_response`), for steps written with `put_rollouts`."""
-    from hicra.integrations.verl.credit import GRAMS_FIELD, PLANNING_FIELD, tag_response
+    from hicra.integrations.verl.credit import PLANNING_FIELD, tag_response
 
     data = tq.kv_batch_get(
         keys=batch.keys,
@@ -183,8 +183,7 @@ def put_worker_tags(tagger, batch, counting: str = "longest") -> None:
     )
     rows = []
     for ids, mask in zip(data["responses"].unbind(), data["response_mask"].unbind(), strict=True):
-        planning, counts = tag_response(tagger, ids.tolist(), mask.tolist(), counting)
-        rows.append({PLANNING_FIELD: planning, GRAMS_FIELD: counts})
+        rows.append({PLANNING_FIELD: tag_response(tagger, ids.tolist(), mask.tolist(), counting)})
     tq.kv_batch_put(
         keys=batch.keys, partition_id=batch.partition_id, fields=list_of_dict_to_tensordict(rows)
     )

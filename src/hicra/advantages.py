@@ -73,9 +73,9 @@ def hicra_advantages(
     planning_mask = torch.as_tensor(planning_mask, dtype=torch.bool, device=advantages.device)
     if planning_mask.dim() != 2:
         raise ValueError(f"planning_mask must be (B, T), got shape {tuple(planning_mask.shape)}")
-    if advantages.dim() == 1:
-        advantages = advantages.unsqueeze(1).expand(-1, planning_mask.shape[1])
-    if advantages.shape != planning_mask.shape:
+    if advantages.dim() == 1:  # (B, 1): the rule runs once a response, torch.where broadcasts
+        advantages = advantages.unsqueeze(1)
+    if advantages.shape not in (planning_mask.shape, (planning_mask.shape[0], 1)):
         raise ValueError(
             f"advantages {tuple(advantages.shape)} and planning_mask "
             f"{tuple(planning_mask.shape)} do not match"

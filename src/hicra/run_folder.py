@@ -61,6 +61,11 @@ class Metric:
     FORK_HIGH_PLANNING = "hicra/fork/high_entropy_planning_share"
     VERIFY_TIMEOUTS = "hicra/verify_timeouts"
     SCORER_ERRORS = "hicra/scorer_errors"
+    # reward_corruption (the graded positive control): the step's inverted prompt groups, and
+    # those among them whose completions were not all right or all wrong (the others keep
+    # advantages of 0: inverting them changes nothing)
+    INVERTED_GROUPS = "hicra/inverted_groups"
+    INVERTED_WITH_SIGNAL = "hicra/inverted_groups_with_signal"
     # TRL's keys that hicra reads
     REWARD = "reward"
     LENGTH = "completions/mean_length"

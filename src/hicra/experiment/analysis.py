@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hicra.experiment.checks import horizon_note, missing_primary_notes, occurrence_note
+from hicra.experiment.checks import (
+    dose_notes,
+    horizon_note,
+    missing_primary_notes,
+    occurrence_note,
+    undiverged_seed_notes,
+)
 from hicra.experiment.comparisons import adjust, compare, run_values
 from hicra.experiment.controls import arm_checks, control_arms, control_kind
 from hicra.experiment.loading import Loaded, arm_with_credit, load_experiment
@@ -58,6 +64,7 @@ def analyze(loaded: Loaded) -> dict[str, Any]:
     if note := occurrence_note(arms):
         notes.append(note)
     comparisons = compare(loaded.runs, loaded.contrasts, loaded.primary, loaded.threshold)
+    notes += dose_notes(loaded.runs) + undiverged_seed_notes(loaded.runs, loaded.contrasts)
     if comparisons and not any(c["metric"] == loaded.primary and c["n"] for c in comparisons):
         notes.append(
             f"no paired runs have the primary metric ({LABELS[loaded.primary]}) yet: every "

@@ -1,10 +1,13 @@
 """What a reader must know before trusting an experiment's numbers, found in its runs: accuracy
 that stops early, runs without hierarchy metrics, a placebo that does not match the planning
-ratio, plug-in-only semantic entropy, unequal gram occurrences, and a horizon cut short."""
+ratio, plug-in-only semantic entropy, unequal gram occurrences, a horizon cut short, and paired
+runs that never diverged."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from itertools import zip_longest
 from typing import Any
 
 import numpy as np
@@ -151,4 +154,87 @@ def missing_primary_notes(
         f"{item.label}: the primary metric ({LABELS[primary]}) is missing from this run"
         for item in runs
         if item.state is State.FINISHED and read(item, horizon, threshold) is None
+    ]
+
+
+def _logged_completions(item: ExperimentRun) -> Iterator[tuple[Any, Any]] | None:
+    path = item.run.rollouts_path
+    if path is None:
+        return None
+
+    def rows() -> Iterator[tuple[Any, Any]]:
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    yield (None, line)  # unreadable: compared as its text
+                    continue
+                yield (row.get("step"), row.get("completion")) if isinstance(row, dict) else row
+
+    return rows()
+
+
+def _same_rollouts(arm: ExperimentRun, baseline: ExperimentRun) -> bool:
+    """Whether two runs logged the same completions at the same steps, line by line (read only
+    up to the first difference)."""
+    ours, theirs = _logged_completions(arm), _logged_completions(baseline)
+    if ours is None or theirs is None:
+        return False
+    seen = False
+    for mine, other in zip_longest(ours, theirs):
+        if mine != other:
+            return False
+        seen = True
+    return seen
+
+
+def undiverged_seed_notes(
+    runs: Sequence[ExperimentRun], contrasts: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Paired seeds whose arm logged exactly the baseline's rollouts: the arm's change never
+    altered a sampled token there (a positive control's inverted groups that carried no learning
+    signal, a control too weak to move the sampler), so those seeds' differences are 0 by
+    construction, not a measured null; the contrast rests on its other seeds."""
+    by_key = {(item.arm, item.seed): item for item in runs if item.state is State.FINISHED}
+    notes = []
+    for arm, baseline in contrasts:
+        paired = sorted(seed for a, seed in by_key if a == arm and (baseline, seed) in by_key)
+        same = [s for s in paired if _same_rollouts(by_key[(arm, s)], by_key[(baseline, s)])]
+        if same:
+            seeds = ", ".join(map(str, same))
+            notes.append(
+                f"{arm} vs {baseline}: seed{'s' if len(same) > 1 else ''} {seeds} logged exactly "
+                f"{baseline}'s rollouts (every completion in rollouts.jsonl, {len(same)} of "
+                f"{len(paired)} paired seeds): the arm's change never altered a sampled token "
+                f"there, so {'those differences are' if len(same) > 1 else 'its difference is'} "
+                "0 by construction, not a measured null"
+            )
+    return notes
+
+
+def dose_notes(runs: Sequence[ExperimentRun]) -> list[str]:
+    """Per arm under `reward_corruption` (the graded positive control): by seed, how many of the
+    inverted groups carried a learning signal (`hicra/inverted_groups_with_signal`): an inverted
+    group whose completions are all right or all wrong keeps advantages of 0, so the delivered
+    dose can be far below the scheduled share."""
+    by_arm: dict[str, list[str]] = {}
+    for item in sorted(runs, key=lambda i: (i.arm, i.seed)):
+        fraction = item.run.config.get("reward_corruption")
+        if not fraction:
+            continue
+        groups = item.run.series(Metric.INVERTED_GROUPS)
+        signal = item.run.series(Metric.INVERTED_WITH_SIGNAL)
+        dose = (
+            "not logged"
+            if groups is None or signal is None
+            else f"{int(np.nansum(signal))} of {int(np.nansum(groups))}"
+        )
+        by_arm.setdefault(f"{item.arm} (reward_corruption {fraction:g})", []).append(
+            f"seed {item.seed}: {dose}"
+        )
+    return [
+        f"{arm}: inverted groups that carried a learning signal, {'; '.join(seeds)} (an inverted "
+        "group whose completions were all right or all wrong changes no advantage)"
+        for arm, seeds in by_arm.items()
     ]

@@ -73,10 +73,31 @@ def log_generation_metrics(
 
 def log_group_pass_at_k(trainer: Any) -> None:
     """`hicra/pass@k` over the prompt groups of the whole generation batch (every process:
-    TRL splits the batch into consecutive slices by rank, so groups stay contiguous)."""
-    local = [score >= 1.0 for score in trainer._accuracy.last_scores]
+    TRL splits the batch into consecutive slices by rank, so groups stay contiguous), and under
+    `reward_corruption` the dose the step received (`corruption_dose`)."""
+    signal = trainer._accuracy
+    correct = [score >= 1.0 for score in signal.last_scores]
+    inverted = signal.last_inverted  # under reward_corruption: the dose, from the raw scores
+    corrupting = inverted is not None and len(inverted) == len(correct)
+    raw = signal.last_raw_scores if corrupting else [0.0] * len(correct)
+    local = list(zip(correct, raw, inverted if corrupting else [False] * len(correct), strict=True))
     everything = gather_object(local)
-    if not everything or len(everything) % trainer.num_generations:
+    size = trainer.num_generations
+    if not everything or len(everything) % size:
         return
-    for k, value in group_pass_at_k(everything, trainer.num_generations).items():
-        trainer._metrics["train"][Metric.group_pass_at(k)].append(value)
+    metrics = trainer._metrics["train"]
+    for k, value in group_pass_at_k([ok for ok, _, _ in everything], size).items():
+        metrics[Metric.group_pass_at(k)].append(value)
+    if corrupting:
+        groups, with_signal = corruption_dose([row[1:] for row in everything], size)
+        metrics[Metric.INVERTED_GROUPS].append(float(groups))
+        metrics[Metric.INVERTED_WITH_SIGNAL].append(float(with_signal))
+
+
+def corruption_dose(rows: list[tuple[float, bool]], group_size: int) -> tuple[int, int]:
+    """(inverted groups, inverted groups with a learning signal) of a batch of (real score,
+    inverted) rows, groups contiguous: a group whose real scores are all equal keeps advantages of
+    0 when inverted, so the positive control's harm is carried by the second count only."""
+    groups = [rows[i : i + group_size] for i in range(0, len(rows), group_size)]
+    inverted = [group for group in groups if group[0][1]]
+    return len(inverted), sum(len({score for score, _ in group}) > 1 for group in inverted)

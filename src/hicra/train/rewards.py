@@ -136,6 +136,7 @@ class CorruptedAccuracy(AccuracyReward):
         self.fraction, self.group_size = float(fraction), int(group_size)
         self.phase = random.Random(f"reward_corruption/{seed}").random()
         self.inverted_groups = 0
+        self.last_inverted: list[bool] = []  # per completion of the last call: inverted or not
 
     def inverted(self, group: int) -> bool:
         """Whether run-wide group number `group` gets the inverted reward."""
@@ -145,6 +146,7 @@ class CorruptedAccuracy(AccuracyReward):
     def __call__(self, prompts: list[Any], completions: list[Any], answer: list[str], **kw: Any):
         scores = super().__call__(prompts, completions, answer, **kw)
         state = kw.get("trainer_state")
+        self.last_inverted = [False] * len(scores)
         if not self.fraction or state is None:
             return scores
         from accelerate import PartialState
@@ -158,5 +160,6 @@ class CorruptedAccuracy(AccuracyReward):
             group = state.global_step * groups_per_step + (first + i) // self.group_size
             if self.inverted(group):
                 out[i] = 1.0 - out[i]
+                self.last_inverted[i] = True
                 self.inverted_groups += (first + i) % self.group_size == 0
         return out

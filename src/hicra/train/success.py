@@ -46,6 +46,15 @@ class SuccessSignal:
             return None
         return bool(value >= self.threshold)
 
+    @property
+    def last_inverted(self) -> list[bool] | None:
+        """Under `reward_corruption`: which of the last scores were inverted (else None)."""
+        return getattr(self.reward, "last_inverted", None)
+
+    @property
+    def last_raw_scores(self) -> list[float]:
+        return list(self.reward.last_scores)
+
     def pop_counts(self) -> dict[str, int]:
         pop = getattr(self.reward, "pop_counts", None)
         return pop() if pop is not None else {}

@@ -21,48 +21,72 @@ from hicra.errors import HicraError
 from hicra.hierarchy import (
     batch_quantile,
     count,
-    fork_overlap,
+    entropy_lens,
     masked_values,
     semantic_entropy,
     semantic_entropy_miller_madow,
-    token_entropy_by_class,
+    sum64,
 )
 from hicra.integrations.verl.settings import VerlHicraSettings
 from hicra.run_folder import Metric
 from hicra.tagging import PlanningTagger
 
-PLANNING_FIELD = "hicra_planning"  # TransferQueue field: a response's planning mask (workers.py)
-# TransferQueue field: a response's counted gram occurrences, each as its gram's index + 1, after
-# a leading 0 (a row is never empty; 0 is also the padding value of a padded read). A tensor
-# field: TransferQueue reads a non-tensor one (a dict a row) at about twice the cost per row.
-GRAMS_FIELD = "hicra_grams"
+# TransferQueue field HICRA's agent-loop workers add to each training response (workers.py): its
+# planning mask (1 on a planning token, else 0), then its counted gram occurrences, each as its
+# gram's index + 2. One field, not two: TransferQueue's read costs the driver per row and per field
+# (benchmarks/verl_advantage.py). A padded read fills with 0, and the positions past a response's
+# own tokens lie outside verl's response mask, so the mask and the occurrences never mix.
+PLANNING_FIELD = "hicra_planning"
+_FIRST_GRAM = 2  # the value of the gram of index 0 in PLANNING_FIELD
+
+
+def tags_dtype(grams: int) -> torch.dtype:
+    """The smallest integer type that holds `PLANNING_FIELD`'s values: uint8 up to 254 grams (the
+    paper's 249), so that the field costs a byte a token, as a bool mask does."""
+    largest = grams - 1 + _FIRST_GRAM
+    if largest <= torch.iinfo(torch.uint8).max:
+        return torch.uint8
+    return torch.int16 if largest <= torch.iinfo(torch.int16).max else torch.int32
 
 
 def tag_response(
     tagger: PlanningTagger, ids: Sequence[int], mask: Sequence[int], counting: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One response's planning mask (T,) and gram occurrences (`GRAMS_FIELD`), as the driver tags
-    a step's rows: the tagger finds grams within a row only, so a step's masks and summed counts
-    are those of `PlanningTagger.token_mask` on the whole step."""
+) -> torch.Tensor:
+    """One response's `PLANNING_FIELD` row: its planning mask (len(ids),), then the index + 2 of
+    each counted gram occurrence. The tagger finds grams within a row only, so a step's masks and
+    summed counts are those of `PlanningTagger.token_mask` on the whole step, as the driver tags."""
     counts: Counter[str] = Counter()
     planning = tagger.token_mask(
         [list(ids)], [list(mask)], gram_counts=counts, counting=counting, strict=False
     )[0]
     names = tagger.grams.grams
-    occurrences = [0]
-    for name, times in counts.items():
-        occurrences += [names.index(name) + 1] * times
-    return planning, torch.tensor(occurrences, dtype=torch.int32)
+    occurrences = [
+        names.index(name) + _FIRST_GRAM for name, times in counts.items() for _ in range(times)
+    ]
+    dtype = tags_dtype(len(names))
+    row = torch.cat([planning.to(dtype), torch.tensor(occurrences, dtype=dtype)])
+    return row if len(row) else torch.zeros(1, dtype=dtype)  # an empty row: one 0, no tag
 
 
-def count_occurrences(
-    occurrences: torch.Tensor, padding: torch.Tensor, names: Sequence[str]
-) -> Counter[str]:
-    """The step's gram counts from the workers' (B, K) occurrences (`GRAMS_FIELD`), padding rows
-    (verl's, which carry a copy of a real row's fields) left out."""
-    kept = occurrences[~padding].flatten().long()
-    totals = torch.bincount(kept, minlength=len(names) + 1)[1:]
-    return Counter({names[i]: int(totals[i]) for i in totals.nonzero().flatten().tolist()})
+def read_worker_tags(
+    tags: torch.Tensor, real: torch.Tensor, padding: torch.Tensor, names: Sequence[str]
+) -> tuple[torch.Tensor, Counter[str]]:
+    """The step's planning mask (B, T) within `real` (verl's response mask, bool) and its gram
+    counts, from the workers' padded (B, W) `PLANNING_FIELD`; padding rows (verl's, a copy of a
+    real row's fields) are left out of the counts."""
+    width = real.shape[1]
+    head = tags[:, :width]
+    if head.shape[1] < width:  # verl padded the responses wider than the longest tagged row
+        head = torch.nn.functional.pad(head, (0, width - head.shape[1]))
+    planning = (head == 1) & real
+    kept = tags[~padding] if bool(padding.any()) else tags
+    if kept.device.type == "cpu":  # numpy's selection and bincount: about 5x torch's here
+        values = kept.numpy()
+        found = np.bincount(values[values >= _FIRST_GRAM], minlength=len(names) + _FIRST_GRAM)
+    else:
+        found = torch.bincount(kept[kept >= _FIRST_GRAM].long()).cpu().numpy()
+    totals = found[_FIRST_GRAM:]
+    return planning, Counter({names[i]: int(totals[i]) for i in np.flatnonzero(totals)})
 
 
 @dataclass(frozen=True)
@@ -72,8 +96,8 @@ class StepResponses:
     `advantages` are the estimator's (verl's GRPO: a response's advantage on each of its tokens).
     `response_mask` marks the model's own tokens (tool outputs of multi-turn loops are 0).
     `padding` marks rows verl adds to fill a batch (no response tokens, a shared fake uid).
-    `planning` and `gram_occurrences`, when verl's workers tagged the responses (workers.py), replace
-    the driver's tagging; then `responses` may be None.
+    `worker_tags`, when verl's workers tagged the responses (workers.py), replace the driver's
+    tagging; then `responses` may be None.
     """
 
     responses: torch.Tensor | None  # (B, T) token ids
@@ -82,8 +106,7 @@ class StepResponses:
     uids: list[str]  # the prompt each response answers
     padding: torch.Tensor  # (B,) bool
     entropies: torch.Tensor | None = None  # (B, T): the old policy's, when verl computed them
-    planning: torch.Tensor | None = None  # (B, T): tagged in verl's workers
-    gram_occurrences: torch.Tensor | None = None  # (B, K): `GRAMS_FIELD`, from the workers
+    worker_tags: torch.Tensor | None = None  # (B, W): `PLANNING_FIELD`, from verl's workers
 
 
 @dataclass(frozen=True)
@@ -91,7 +114,7 @@ class StepCredit:
     """The advantages for the loss (B, T) and what the metrics need."""
 
     advantages: torch.Tensor
-    planning_mask: torch.Tensor  # (B, T) bool
+    planning_mask: torch.Tensor  # (B, T) bool: planning tokens among the real ones
     gram_counts: Counter[str]
 
 
@@ -109,7 +132,8 @@ def sequence_advantages(
     else:
         first = real.int().argmax(dim=1)
     values = token_advantages.gather(1, first.unsqueeze(1)).squeeze(1)
-    return torch.where(real.any(dim=1), values, torch.zeros_like(values))
+    has_tokens = real.gather(1, first.unsqueeze(1)).squeeze(1)  # argmax is 0 for a row of none
+    return torch.where(has_tokens, values, torch.zeros_like(values))
 
 
 def _rows(step: StepResponses, credit: Credit, group_size: int) -> torch.Tensor | slice:
@@ -154,12 +178,12 @@ def assign_step_credit(
     """
     real = step.response_mask.bool()
     counts: Counter[str] = Counter()
-    if step.planning is not None:  # tagged in verl's workers: only the credit is left
-        planning = step.planning.bool() & real
-        if step.gram_occurrences is not None:
-            counts = count_occurrences(step.gram_occurrences, step.padding, tagger.grams.grams)
+    if step.worker_tags is not None:  # tagged in verl's workers: only the credit is left
+        planning, counts = read_worker_tags(
+            step.worker_tags, real, step.padding, tagger.grams.grams
+        )
     elif step.responses is not None:
-        planning = tagger.token_mask(
+        planning = real & tagger.token_mask(
             step.responses,
             real,
             gram_counts=counts,
@@ -191,13 +215,13 @@ def assign_step_credit(
         assigned = credit.rule(batch)
         if assigned.dim() == 1:
             assigned = assigned.unsqueeze(1).expand(-1, real.shape[1])
-        credited = (assigned * real[rows]).to(advantages.dtype)
+        credited = torch.where(real[rows], assigned, 0.0).to(advantages.dtype)
         if isinstance(rows, slice):
             advantages = credited
         else:
             advantages = advantages.clone()
             advantages[rows] = credited
-    return StepCredit(advantages=advantages, planning_mask=planning & real, gram_counts=counts)
+    return StepCredit(advantages=advantages, planning_mask=planning, gram_counts=counts)
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -216,19 +240,22 @@ def hierarchy_metrics(
     Token-weighted over the step's real responses; the entropy metrics need verl's entropies.
     A value that cannot be known (no planning token, no gram) is NaN, never 0.
     """
-    real = step.response_mask.bool() & ~step.padding.unsqueeze(1)
-    planning = result.planning_mask & real
-    execution = real & ~planning
+    real = step.response_mask.bool()
+    planning = result.planning_mask
+    if bool(step.padding.any()):  # verl's padding rows copy a real row: leave them out
+        real = real & ~step.padding.unsqueeze(1)
+        planning = planning & real
     advantages = result.advantages.detach().float()
-    n_plan, n_exec = float(count(planning)), float(count(execution))
+    # execution = real less planning: one dense selection, one sparse, sums in float64
+    real_sum = sum64(masked_values(advantages, real))
+    planning_sum = sum64(masked_values(advantages, planning))
+    n_real, n_plan = float(count(real)), float(count(planning))
     counts = result.gram_counts
     occurrences = sum(counts.values())
     metrics = {
-        Metric.PLANNING_RATIO: _mean(n_plan, n_plan + n_exec),
-        Metric.PLANNING_ADVANTAGE: _mean(float(masked_values(advantages, planning).sum()), n_plan),
-        Metric.EXECUTION_ADVANTAGE: _mean(
-            float(masked_values(advantages, execution).sum()), n_exec
-        ),
+        Metric.PLANNING_RATIO: _mean(n_plan, n_real),
+        Metric.PLANNING_ADVANTAGE: _mean(planning_sum, n_plan),
+        Metric.EXECUTION_ADVANTAGE: _mean(real_sum - planning_sum, n_real - n_plan),
         Metric.GRAM_OCCURRENCES: float(occurrences),
         Metric.DISTINCT_GRAMS: float(len(counts)),
         Metric.SEMANTIC_ENTROPY: semantic_entropy(counts) if occurrences else math.nan,
@@ -237,8 +264,7 @@ def hierarchy_metrics(
         else math.nan,
     }
     if step.entropies is not None:
-        split = token_entropy_by_class(step.entropies, planning, real)
-        fork = fork_overlap(step.entropies, planning, real, fork_quantile)
+        split, fork = entropy_lens(step.entropies, planning, real, fork_quantile)
         metrics[Metric.PLANNING_ENTROPY] = _nan_if_none(split.planning_entropy)
         metrics[Metric.EXECUTION_ENTROPY] = _nan_if_none(split.execution_entropy)
         metrics[Metric.ENTROPY] = _nan_if_none(split.all_entropy)

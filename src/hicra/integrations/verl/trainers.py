@@ -33,7 +33,6 @@ from hicra.advantages import get_credit
 from hicra.errors import HicraError
 from hicra.grams import StrategicGrams
 from hicra.integrations.verl.credit import (
-    GRAMS_FIELD,
     PLANNING_FIELD,
     StepResponses,
     assign_step_credit,
@@ -135,9 +134,7 @@ class HicraTrainerMixin:
             and self.config.actor_rollout_ref.rollout.agent.get("agent_loop_manager_class")
             == MANAGER_CLASS
         ):
-            wanted = [PLANNING_FIELD]
-            if self.hicra_settings.hierarchy_metrics:
-                wanted.append(GRAMS_FIELD)
+            wanted = [PLANNING_FIELD]  # with the gram occurrences, in one field
         else:
             wanted = ["responses"]
         if "entropies" in self.hicra_credit.needs or self.hicra_settings.hierarchy_metrics:
@@ -163,8 +160,10 @@ class HicraTrainerMixin:
             rewards: torch.Tensor,
             uids: np.ndarray,
         ) -> torch.Tensor:
-            read = padded.get(PLANNING_FIELD, padded.get("responses", None))
-            if advantages.shape != read.shape:
+            read = padded.get("responses", None)
+            if read is None:  # the workers' tags: a row holds more than the response's tokens
+                read = padded[PLANNING_FIELD][:, : advantages.shape[1]]
+            if advantages.shape[0] != read.shape[0] or advantages.shape[1] < read.shape[1]:
                 raise HicraError(
                     f"verl's advantages have shape {tuple(advantages.shape)}, the responses read "
                     f"from TransferQueue {tuple(read.shape)}"
@@ -176,8 +175,7 @@ class HicraTrainerMixin:
                 uids=[str(uid) for uid in uids],
                 padding=padding,
                 entropies=padded.get("entropy", None),
-                planning=padded.get(PLANNING_FIELD, None),
-                gram_occurrences=padded.get(GRAMS_FIELD, None),
+                worker_tags=padded.get(PLANNING_FIELD, None),
             )
             done["step"] = step
             # a response's score: verl's reward, unless it holds a KL penalty (then read)

@@ -2,9 +2,9 @@
 
 verl's v1 rollout writes each finished response to TransferQueue from an agent-loop worker
 (`AgentLoopWorkerTQ._agent_loop_postprocess`). `HicraAgentLoopManager` starts those workers as
-`HicraAgentLoopWorker`, which after verl's own write adds two fields under the same key:
-`hicra_planning` (the response's per-token planning mask) and `hicra_grams` (its counted gram
-occurrences, as gram index + 1: `credit.tag_response`).
+`HicraAgentLoopWorker`, which after verl's own write adds one field under the same key:
+`hicra_planning`, the response's per-token planning mask followed by its counted gram occurrences
+(`credit.PLANNING_FIELD`, `credit.tag_response`).
 The driver then reads these instead of the token ids and only applies the credit
 (`trainers.HicraTrainerMixin`); a step without them (another manager class) is tagged on the
 driver as before. The HICRA trainers name this manager (`trainers.MANAGER_CLASS`) in
@@ -23,7 +23,7 @@ from verl.trainer.ppo.v1 import AgentLoopManagerTQ, AgentLoopWorkerTQ
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
 from hicra.grams import StrategicGrams
-from hicra.integrations.verl.credit import GRAMS_FIELD, PLANNING_FIELD, tag_response
+from hicra.integrations.verl.credit import PLANNING_FIELD, tag_response
 from hicra.integrations.verl.trainers import settings_from_config
 from hicra.tagging import PlanningTagger
 
@@ -53,10 +53,10 @@ class TaggingAgentLoopWorker(_VerlWorker):
         uid, session_id = kwargs["uid"], kwargs["session_id"]
         fields = []
         for item in outputs:
-            planning, counts = tag_response(
+            tags = tag_response(
                 self.hicra_tagger, item.response_ids, item.response_mask, self.hicra_counting
             )
-            fields.append({PLANNING_FIELD: planning, GRAMS_FIELD: counts})
+            fields.append({PLANNING_FIELD: tags})
         await tq.async_kv_batch_put(
             keys=[f"{uid}_{session_id}_{i}" for i in range(len(outputs))],
             fields=list_of_dict_to_tensordict(fields),
