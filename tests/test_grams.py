@@ -111,3 +111,10 @@ def test_missing_file_and_unknown_preset(tmp_path):
     (tmp_path / "latin1.txt").write_bytes(b"caf\xe9\n")
     with pytest.raises(GramsError, match="not UTF-8"):
         StrategicGrams.load(tmp_path / "latin1.txt")
+
+
+def test_content_hash_is_the_grams_not_the_name():
+    a = StrategicGrams(["Wait", "let me"], name="a")
+    assert a.content_hash == StrategicGrams(["wait", "let  me"], name="b").content_hash
+    assert a.content_hash != StrategicGrams(["let me", "wait"], name="a").content_hash
+    assert len(a.content_hash) == 16

@@ -79,6 +79,28 @@ def test_a_resume_that_changes_a_setting_is_refused_naming_the_key(
     assert (out / "final_model" / "config.json").is_file()
 
 
+def test_a_resume_with_an_edited_grams_file_is_refused(tiny_model_dir, math_file, tmp_path, capsys):
+    """Before: config.yaml recorded the grams file's path (and name and count), so a file edited
+    between the run and its resume tagged other tokens under the same record. Now its content hash
+    is recorded and compared."""
+    grams = tmp_path / "grams.txt"
+    grams.write_text("wait\nlet me\n")
+    out = tmp_path / "run"
+    args = [*tiny_args(tiny_model_dir, math_file, out), "--strategic-grams", str(grams)]
+    assert main(args) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert len(saved["strategic_grams_hash"]) == 16
+    capsys.readouterr()
+    grams.write_text("wait\nso\n")  # the same name and count, other grams
+    assert main(longer(args, 3)) == 2
+    err = capsys.readouterr().err
+    assert f"--resume: strategic_grams_hash differs from {out / 'config.yaml'}" in err
+    assert metric_steps(out) == [1, 2]
+    grams.write_text("wait\nlet me\n")  # restored: the resume goes on
+    assert main(longer(args, 3)) == 0
+    assert metric_steps(out) == [1, 2, 3]
+
+
 def test_the_held_out_curve_keeps_one_problem_set(
     tiny_model_dir, math_file, heldout_file, tmp_path, capsys
 ):

@@ -309,6 +309,30 @@ def test_run_folder_settings_and_path(tmp_path):
     assert check_run_folder(tmp_path / "new") == tmp_path / "new"
 
 
+def test_a_second_verl_run_into_the_same_folder_is_refused_before_touching_its_logs(tmp_path):
+    """Before: two verl drivers with the same run folder interleaved their metrics lines, and the
+    second cut or set aside the first one's logs. Now the first holds the folder's lock."""
+    import subprocess
+    import sys
+
+    from hicra.integrations.verl.run_log import VerlRunLog
+
+    folder = tmp_path / "hicra"
+    first = VerlRunLog(folder, {"credit": "hicra"})
+    first.write_step(1, {"hicra/planning_ratio": 0.1})
+    before = (folder / "metrics.jsonl").read_text()
+    code = (
+        "from hicra.integrations.verl.run_log import VerlRunLog\n"
+        f"VerlRunLog({str(folder)!r}, {{'credit': 'grpo'}}).write_step(1, {{}})"
+    )
+    second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert second.returncode != 0
+    assert f"hicra run folder {folder.resolve()} is in use by process" in second.stderr
+    assert (folder / "metrics.jsonl").read_text() == before  # the first run's log untouched
+    first.write_step(2, {"hicra/planning_ratio": 0.2})  # the holder goes on writing
+    assert (folder / "metrics.jsonl").read_text().count("\n") == 2
+
+
 @pytest.mark.parametrize("counting", ["longest", "all"])
 def test_tags_made_per_response_in_the_workers_give_the_drivers_credit(tokenizer, tagger, counting):
     rows = [

@@ -7,6 +7,7 @@ and the tagger never has to re-normalize.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -94,6 +95,12 @@ class StrategicGrams:
 
     def __len__(self) -> int:
         return len(self._grams)
+
+    @property
+    def content_hash(self) -> str:
+        """The grams' content (normalized, in order), hashed: a run's config.yaml records it so
+        that a resume with an edited grams file of the same name is refused."""
+        return hashlib.sha256("\n".join(self._grams).encode("utf-8")).hexdigest()[:16]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._grams)

@@ -10,7 +10,8 @@ report, how many answer-checking workers). config.yaml is therefore always what 
 
 The held-out curve (`eval/<benchmark>/accuracy`) measures one fixed problem set: config.yaml records
 each held-out benchmark's content hash (`hicra eval`'s `problems_hash`), and a resume whose
-benchmark files hold other problems is refused.
+benchmark files hold other problems is refused. So is a resume whose strategic-grams file, under
+the same name, holds other grams (`strategic_grams_hash`, compared like any setting).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hicra.run_folder import CONFIG_FILE
 from hicra.train.layers import RECORD_ONLY  # written for the record only, not settings
 
 HELDOUT_HASH_KEY = "heldout_content_hash"  # config.yaml: {benchmark: problems_hash}
+GRAMS_HASH_KEY = "strategic_grams_hash"  # config.yaml: the grams' content, compared on resume
 
 # Settings that may differ on resume: each takes effect as given and mixes nothing.
 CHANGEABLE = frozenset(

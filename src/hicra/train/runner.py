@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hicra.errors import HicraError
 from hicra.folder_lock import FolderLock
+from hicra.grams import StrategicGrams
 from hicra.prompts import PromptStyle
 from hicra.run_folder import (
     CONFIG_FILE,
@@ -29,7 +30,7 @@ from hicra.run_folder import (
 )
 from hicra.train.data import DataError, DataSpec, build_dataset
 from hicra.train.layers import check_numbers_early
-from hicra.train.resume import HELDOUT_HASH_KEY
+from hicra.train.resume import GRAMS_HASH_KEY, HELDOUT_HASH_KEY
 
 if TYPE_CHECKING:  # the config module imports TRL: slow, so only when a run really starts
     from hicra.train.config import TrainArgs
@@ -143,6 +144,8 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         )
     run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     run_config["model_name_or_path"] = model_path
+    # what the grams file held, not only its name: a resume with an edited file is refused
+    run_config[GRAMS_HASH_KEY] = StrategicGrams.resolve(config.strategic_grams).content_hash
     heldout = None
     if config.eval_benchmarks:  # read now: a bad benchmark name or file fails before the model
         from hicra.train.heldout_eval import HeldoutSet

@@ -22,6 +22,7 @@ import torch
 
 from hicra import __version__
 from hicra.errors import HicraError
+from hicra.folder_lock import FolderLock
 from hicra.integrations.verl.settings import VerlHicraSettings
 from hicra.output_folder import refuse_file
 from hicra.run_folder import Metric, RolloutField, RunLog, create_run_folder, is_run_folder
@@ -152,12 +153,16 @@ class VerlRunLog:
         self.folder = check_run_folder(Path(folder))
         self.record = record
         self.log: RunLog | None = None
+        self.lock: FolderLock | None = None
         self.pending: dict[int, StepRecord] = {}
 
     def _open(self, step: int) -> RunLog:
         """Create the folder at the first step; a resumed run cuts logs of steps >= `step`."""
         if self.log is None:
             folder = create_run_folder(self.folder, numbered=False)
+            # one writer, as for `hicra train`: a second verl run into this folder is refused
+            # before it cuts or sets aside the first one's logs; held until the driver exits
+            self.lock = FolderLock(folder, "hicra run folder").acquire()
             log = RunLog(folder)
             if log.has_logs():
                 if step > 1:
