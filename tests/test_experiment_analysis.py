@@ -355,7 +355,17 @@ def test_paired_seeds_that_never_diverged_are_named(tmp_path):
         "rollouts.jsonl, 1 of 3 paired seeds): the arm's change never altered a sampled token "
         "there, so its difference is 0 by construction, not a measured null"
     ]
+    for seed in (1, 2):  # runs from before the dose was logged: one line says so
+        for key in ("hicra/inverted_groups", "hicra/inverted_groups_with_signal"):
+            drop_metric(tmp_path / "corrupt-25" / f"seed-{seed}" / "metrics.jsonl", key)
+    notes = analyze(load_experiment(tmp_path))["notes"]
+    assert "corrupt-25 (reward_corruption 0.25): its runs did not log the dose" in "\n".join(notes)
     # a longer log is no match, even when its first lines are
     write_jsonl(tmp_path / "corrupt-25" / "seed-1" / "rollouts.jsonl", [*logged, logged[1]])
     notes = analyze(load_experiment(tmp_path))["notes"]
     assert not [n for n in notes if "never altered a sampled token" in n]
+
+
+def drop_metric(path: Path, key: str) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    write_jsonl(path, [{k: v for k, v in row.items() if k != key} for row in rows])

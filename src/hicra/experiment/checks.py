@@ -233,8 +233,16 @@ def dose_notes(runs: Sequence[ExperimentRun]) -> list[str]:
         by_arm.setdefault(f"{item.arm} (reward_corruption {fraction:g})", []).append(
             f"seed {item.seed}: {dose}"
         )
-    return [
-        f"{arm}: inverted groups that carried a learning signal, {'; '.join(seeds)} (an inverted "
-        "group whose completions were all right or all wrong changes no advantage)"
-        for arm, seeds in by_arm.items()
-    ]
+    notes = []
+    for arm, seeds in by_arm.items():
+        if all(seed.endswith(": not logged") for seed in seeds):
+            notes.append(
+                f"{arm}: its runs did not log the dose (hicra/inverted_groups_with_signal: they "
+                "predate it), so how many inverted groups carried a learning signal is unknown"
+            )
+            continue
+        notes.append(
+            f"{arm}: inverted groups that carried a learning signal, {'; '.join(seeds)} (an "
+            "inverted group whose completions were all right or all wrong changes no advantage)"
+        )
+    return notes
