@@ -90,6 +90,9 @@ class Prepared:
     run_config: dict[str, Any]
     verifier: Any  # the accuracy reward's MathVerifier: the runner closes it when the run ends
     heldout: Any = None  # the held-out evaluation set (train.heldout_eval.HeldoutSet), if asked
+    grams: StrategicGrams | None = (
+        None  # read once: the set the trainer tags with is the one hashed
+    )
 
 
 def prepare_run(config: Any, args: TrainArgs) -> Prepared:
@@ -145,7 +148,8 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
     run_config = {f.name: getattr(args, f.name) for f in dataclasses.fields(args)}
     run_config["model_name_or_path"] = model_path
     # what the grams file held, not only its name: a resume with an edited file is refused
-    run_config[GRAMS_HASH_KEY] = StrategicGrams.resolve(config.strategic_grams).content_hash
+    grams = StrategicGrams.resolve(config.strategic_grams)
+    run_config[GRAMS_HASH_KEY] = grams.content_hash
     heldout = None
     if config.eval_benchmarks:  # read now: a bad benchmark name or file fails before the model
         from hicra.train.heldout_eval import HeldoutSet
@@ -168,6 +172,7 @@ def prepare_run(config: Any, args: TrainArgs) -> Prepared:
         run_config,
         verifier,
         heldout,
+        grams,
     )
 
 
@@ -228,6 +233,7 @@ def build_trainer(config: Any, args: TrainArgs, prepared: Prepared | None = None
             peft_config=prepared.peft_config,
             run_config=prepared.run_config,
             heldout=prepared.heldout,
+            strategic_grams=prepared.grams,
         )
     except HicraError:
         raise
