@@ -23,7 +23,7 @@ from hicra.train.placebo import (
     frequency_floor,
     random_generator,
 )
-from tests.test_placebo import GRAMS, TEXTS, rows_of
+from tests.test_placebo import GRAMS, TEXTS, placebo_trainer, rows_of
 from tests.test_train_trainer import RecordingTrainer
 
 
@@ -211,23 +211,9 @@ def test_the_placebo_is_rematched_when_its_run_ratio_drifts(bytelevel_tokenizer,
 
 
 def test_a_placebo_run_writes_the_answer_or_format_key(tiny_model_dir, tmp_path):
-    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
     out = tmp_path / "run"
-    trainer = RecordingTrainer(
-        model=str(tiny_model_dir),
-        reward_funcs=[punctuation_reward],
-        args=smoke_config(
-            out,
-            credit="placebo",
-            max_steps=1,
-            per_device_train_batch_size=32,
-            max_completion_length=16,
-        ),
-        train_dataset=datasets.Dataset.from_list(rows),
-        strategic_grams=StrategicGrams(list(",.!?;:"), name="punct"),
-        run_config={"system_prompt": "Think, then answer.", "instruction": "Box it."},
-    )
-    trainer.train()
+    run_config = {"system_prompt": "Think, then answer.", "instruction": "Box it."}
+    placebo_trainer(tiny_model_dir, out, max_steps=1, run_config=run_config).train()
     saved = json.loads((out / PLACEBO_FILE).read_text())
     assert saved[ANSWER_OR_FORMAT] == []
     assert not {"think", "then", "answer", "box", "it"} & {

@@ -29,6 +29,26 @@ def rows_of(tokenizer, texts):
     return [np.asarray(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
 
 
+def placebo_trainer(model_dir, out, max_steps: int, **kwargs) -> RecordingTrainer:
+    """A placebo run of the tiny model on 64 sums, 32 completions a step, punctuation as the
+    strategic grams (which its random text holds), so that a placebo set can be drawn."""
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
+    return RecordingTrainer(
+        model=str(model_dir),
+        reward_funcs=[punctuation_reward],
+        args=smoke_config(
+            out,
+            credit="placebo",
+            max_steps=max_steps,
+            per_device_train_batch_size=32,
+            max_completion_length=16,
+        ),
+        train_dataset=datasets.Dataset.from_list(rows),
+        strategic_grams=StrategicGrams(list(",.!?;:"), name="punct"),
+        **kwargs,
+    )
+
+
 def test_candidates_are_frequent_and_never_strategic():
     frequent, rare = candidate_ngrams(TEXTS, GRAMS)
     assert "the basket" in frequent and "apples" in frequent
@@ -223,22 +243,8 @@ def test_an_unmatched_batch_gets_no_placebo_and_the_next_one_is_drawn(
         return PlaceboDraw(StrategicGrams(["find", "wait", "alternatively"]), 0.01, 0.01, 3)
 
     monkeypatch.setattr(placebo_module, "draw_placebo", refuse_first)
-    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + {i}?"}]} for i in range(64)]
     out = tmp_path / "run"
-    trainer = RecordingTrainer(
-        model=str(tiny_model_dir),
-        reward_funcs=[punctuation_reward],
-        args=smoke_config(
-            out,
-            credit="placebo",
-            max_steps=2,
-            per_device_train_batch_size=32,
-            max_completion_length=16,
-        ),
-        train_dataset=datasets.Dataset.from_list(rows),
-        strategic_grams=StrategicGrams(list(",.!?;:"), name="punct"),
-    )
-    trainer.train()
+    placebo_trainer(tiny_model_dir, out, max_steps=2).train()
     metrics = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["hicra/placebo_ratio"] == 0.0  # the refused batch: no placebo tokens
     assert metrics[1]["hicra/placebo_ratio"] > 0.0 and len(calls) >= 2

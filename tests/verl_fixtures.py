@@ -68,6 +68,23 @@ def build_trainer(model_dir: Path, *overrides: str, group: int = GROUP):
     return trainer
 
 
+def agent_loop_output(prompt_ids, response_ids, reward, tool) -> AgentLoopOutput:
+    """A finished response as verl's agent loop hands it on; `tool` (start, end): tokens of a
+    tool's output, outside the response mask."""
+    mask = [1] * len(response_ids)
+    if tool is not None:
+        mask[tool[0] : tool[1]] = [0] * (tool[1] - tool[0])
+    return AgentLoopOutput(
+        prompt_ids=prompt_ids,
+        response_ids=response_ids,
+        response_mask=mask,
+        reward_score=reward,
+        num_turns=2,
+        metrics=AgentLoopMetrics(),
+        extra_fields={"min_global_steps": 1, "max_global_steps": 1},
+    )
+
+
 def put_rollouts(tokenizer, rollouts: Rollouts, *, sessions_per_output: int = 1) -> str:
     """Write a step into a fresh TransferQueue partition as verl's agent loop does; its name."""
     partition = f"train-{next(_partitions)}"
@@ -80,19 +97,8 @@ def put_rollouts(tokenizer, rollouts: Rollouts, *, sessions_per_output: int = 1)
         )
         for session_id, (text, reward, tool) in enumerate(sessions):
             response_ids = tokenizer.encode(text)
-            mask = [1] * len(response_ids)
-            if tool is not None:
-                mask[tool[0] : tool[1]] = [0] * (tool[1] - tool[0])
             for index in range(sessions_per_output):
-                output = AgentLoopOutput(
-                    prompt_ids=prompt_ids,
-                    response_ids=response_ids,
-                    response_mask=mask,
-                    reward_score=reward,
-                    num_turns=2,
-                    metrics=AgentLoopMetrics(),
-                    extra_fields={"min_global_steps": 1, "max_global_steps": 1},
-                )
+                output = agent_loop_output(prompt_ids, response_ids, reward, tool)
                 field = output.as_dict()
                 field.update(uid=uid, session_id=session_id, global_steps=1)
                 field["loss_mask"] = field["response_mask"]
@@ -140,19 +146,7 @@ def put_rollouts_by_worker(worker, rollouts: Rollouts) -> str:
         for uid, sessions in rollouts.items():
             await tq.async_kv_put(key=uid, partition_id=partition, tag={"status": "running"})
             for session_id, (text, reward, tool) in enumerate(sessions):
-                response_ids = tokenizer.encode(text)
-                mask = [1] * len(response_ids)
-                if tool is not None:
-                    mask[tool[0] : tool[1]] = [0] * (tool[1] - tool[0])
-                output = AgentLoopOutput(
-                    prompt_ids=prompt_ids,
-                    response_ids=response_ids,
-                    response_mask=mask,
-                    reward_score=reward,
-                    num_turns=2,
-                    metrics=AgentLoopMetrics(),
-                    extra_fields={"min_global_steps": 1, "max_global_steps": 1},
-                )
+                output = agent_loop_output(prompt_ids, tokenizer.encode(text), reward, tool)
                 await worker._agent_loop_postprocess(
                     output, False, uid=uid, session_id=session_id, global_steps=1
                 )
